@@ -1,0 +1,98 @@
+"""The ``fcunet`` command line.
+
+Examples
+--------
+Rerun every notebook at the default scale and refresh ``figures/``::
+
+    fcunet reproduce --scale default
+
+Rerun one notebook with another parameter value::
+
+    fcunet reproduce --scale smoke --only 01_materials -p seed=3
+
+List the scale presets::
+
+    fcunet scales
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import config
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``fcunet`` command."""
+    parser = argparse.ArgumentParser(
+        prog="fcunet", description="FCU-Net companion: reproduce the paper's figures.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser("reproduce", help="run the notebooks with papermill")
+    rep.add_argument("--scale", default="default", choices=config.SCALE_NAMES,
+                     help="scale preset (default: %(default)s)")
+    rep.add_argument("--only", action="append", metavar="NAME",
+                     help="notebook number, stem or name; repeatable (default: all)")
+    rep.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                     help="papermill parameter (Python literal or string); repeatable")
+    rep.add_argument("--output", metavar="DIR",
+                     help="folder for executed notebooks (default: build/<scale>/notebooks)")
+    rep.add_argument("--prepare-only", action="store_true",
+                     help="inject parameters without executing (for nbval)")
+    rep.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+
+    scales = sub.add_parser("scales", help="print the scale presets as JSON")
+    scales.add_argument("name", nargs="?", help="one preset (default: all)")
+
+    sub.add_parser("notebooks", help="list the notebooks and their parameters")
+    return parser
+
+
+def _cmd_reproduce(args) -> int:
+    from . import runner
+
+    parameters = dict(runner.parse_parameter(text) for text in args.parameter)
+    if "scale" in parameters:
+        raise ValueError("set the scale with --scale, not -p scale=...")
+    runner.reproduce(scale=args.scale, only=args.only, parameters=parameters,
+                     output_dir=args.output, prepare_only=args.prepare_only,
+                     progress=not args.quiet)
+    return 0
+
+
+def _cmd_scales(args) -> int:
+    names = [args.name] if args.name else list(config.SCALE_NAMES)
+    print(json.dumps({n: config.get_scale(n).to_dict() for n in names}, indent=2))
+    return 0
+
+
+def _cmd_notebooks(args) -> int:
+    from . import runner
+
+    for source in runner.list_notebooks():
+        declared = runner.notebook_parameters(source)
+        described = ", ".join(f"{k}={v['default']}" for k, v in declared.items())
+        print(f"{source.stem}: {described}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fcunet`` console script; returns the exit code."""
+    from . import runner
+
+    args = build_parser().parse_args(argv)
+    commands = {"reproduce": _cmd_reproduce, "scales": _cmd_scales,
+                "notebooks": _cmd_notebooks}
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError, runner.NotebookFailed) as error:
+        print(f"fcunet {args.command}: error: {error}", file=sys.stderr)
+        return 2 if not isinstance(error, runner.NotebookFailed) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
