@@ -1,0 +1,365 @@
+"""Training: the authors' schedule, on-the-fly augmentation, resumable runs.
+
+A run lives in one folder::
+
+    run/
+      checkpoint-NNNN.keras  model + optimizer state after epoch NNNN
+      rng_state-NNNN.npz     dropout mask generators' states (Keras does not restore them)
+      state.json             epochs done, history, target scale, options, and the
+                             names of the two files above (written last: the commit)
+
+:func:`train` picks up from ``state.json`` when the folder already holds a
+run, so a killed run continues where its last finished epoch left it. Every
+random draw is tied to ``(seed, epoch, index)`` (augmentation, ordering) or
+saved in the checkpoint (dropout masks, optimizer), so a resumed run gives
+the same weights as an uninterrupted one, within floating-point tolerance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import augment as fl_augment
+from .library import open_library
+
+__all__ = [
+    "TrainOptions",
+    "noam_learning_rate",
+    "NoamSchedule",
+    "load_split",
+    "make_epoch",
+    "train",
+    "LOSSES",
+]
+
+LOSSES = ("mse", "mae", "huber")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train one network.
+
+    Attributes
+    ----------
+    epochs, batch_size : int
+        Epochs and batch size [patterns].
+    alpha, warmup, d_model : float
+        The authors' Noam schedule: ``lr = (alpha·d_model)^-½ · min(step^-½,
+        step·warmup^-1.5)``; peak ≈ 3.95e-3 at step 50 for (10, 50, 128).
+    loss : str
+        ``"mse"`` (the paper's), ``"mae"`` or ``"huber"``.
+    seed : int
+        Seed of weights, ordering, augmentation and dropout.
+    augment : AugmentSettings or None
+        On-the-fly augmentation; ``None`` trains on clean triplets.
+    mixed_precision : str or None
+        ``None``, ``"mixed_bfloat16"`` or ``"mixed_float16"`` (Keras policy).
+    strategy : str or None
+        ``None``, ``"mirrored"`` or ``"multi_worker"`` (tf.distribute, TensorFlow
+        backend only).
+    """
+
+    epochs: int = 10
+    batch_size: int = 16
+    alpha: float = 10.0
+    warmup: float = 50.0
+    d_model: float = 128.0
+    loss: str = "mse"
+    seed: int = 0
+    augment: fl_augment.AugmentSettings | None = field(default_factory=fl_augment.AugmentSettings)
+    mixed_precision: str | None = None
+    strategy: str | None = None
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs={self.epochs}, batch_size={self.batch_size}: expected >= 1")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
+        if self.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
+            raise ValueError(f"mixed_precision {self.mixed_precision!r}: expected None, "
+                             "'mixed_bfloat16' or 'mixed_float16'")
+        if self.strategy not in (None, "mirrored", "multi_worker"):
+            raise ValueError(f"strategy {self.strategy!r}: expected None, 'mirrored' or "
+                             "'multi_worker'")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def noam_learning_rate(step, *, alpha=10.0, warmup=50.0, d_model=128.0):
+    """The authors' warm-up/decay learning rate at optimizer ``step`` (≥ 1)."""
+    step = np.maximum(np.asarray(step, dtype=float), 1.0)
+    return (alpha * d_model) ** -0.5 * np.minimum(step**-0.5, step * warmup**-1.5)
+
+
+def _noam_schedule_class():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="fcunet")
+    class NoamSchedule(keras.optimizers.schedules.LearningRateSchedule):
+        """Keras form of :func:`noam_learning_rate`."""
+
+        def __init__(self, alpha=10.0, warmup=50.0, d_model=128.0):
+            self.alpha, self.warmup, self.d_model = float(alpha), float(warmup), float(d_model)
+
+        def __call__(self, step):
+            ops = keras.ops
+            step = ops.maximum(ops.cast(step, "float32") + 1.0, 1.0)
+            scale = (self.alpha * self.d_model) ** -0.5
+            return scale * ops.minimum(ops.power(step, -0.5), step * self.warmup**-1.5)
+
+        def get_config(self):
+            return {"alpha": self.alpha, "warmup": self.warmup, "d_model": self.d_model}
+
+    return NoamSchedule
+
+
+def __getattr__(name):
+    if name == "NoamSchedule":
+        return _noam_schedule_class()
+    raise AttributeError(name)
+
+
+# --------------------------------------------------------------------------- #
+# Data
+# --------------------------------------------------------------------------- #
+def load_split(library_folder, split: str, *, max_jobs: int | None = None) -> dict:
+    """Load every pattern of one split of a library into memory.
+
+    Parameters
+    ----------
+    library_folder : path
+        A library built by :func:`fcunet_lib.library.build_library`.
+    split : str
+        ``"train"``, ``"validation"`` or ``"test"``.
+    max_jobs : int, optional
+        Use only the first jobs of the split (smaller runs).
+
+    Returns
+    -------
+    dict
+        ``cbed``, ``probe``, ``target`` float16 ``[n, N, N]`` (each pattern with
+        its own probe), ``zone`` (``on_zone``/``off_zone``), ``thickness_nm``,
+        ``material_id`` per pattern, and ``jobs`` (the job records).
+
+    Raises
+    ------
+    ValueError
+        If the split is unknown or holds no finished job.
+    """
+    if split not in ("train", "validation", "test"):
+        raise ValueError(f"split {split!r}: expected 'train', 'validation' or 'test'")
+    library = open_library(library_folder)
+    records = library.records_where(split=split)[:max_jobs]
+    if not records:
+        raise ValueError(f"{library_folder} has no finished job in split {split!r}")
+    parts = {"cbed": [], "probe": [], "target": [], "zone": [], "thickness_nm": [],
+             "material_id": []}
+    for record in records:
+        arrays = library.job_arrays(record)
+        n = len(record["thicknesses_nm"])
+        parts["cbed"].append(arrays["cbed"])
+        parts["target"].append(arrays["target"])
+        parts["probe"].append(np.repeat(arrays["probe"][None].astype(np.float16), n, axis=0))
+        parts["zone"] += [record["zone"]] * n
+        parts["thickness_nm"] += list(record["thicknesses_nm"])
+        parts["material_id"] += [record["material_id"]] * n
+    data = {key: np.concatenate(parts[key]) for key in ("cbed", "probe", "target")}
+    data.update(zone=np.array(parts["zone"]), thickness_nm=np.array(parts["thickness_nm"]),
+                material_id=np.array(parts["material_id"]), jobs=records)
+    return data
+
+
+def make_epoch(data: dict, *, epoch: int, seed: int,
+               settings: fl_augment.AugmentSettings | None, target_scale: float = 1.0,
+               shuffle: bool = True):
+    """Assemble one epoch: ordered by ``(seed, epoch)``, augmented per pattern.
+
+    Returns
+    -------
+    (inputs, target)
+        ``inputs`` is ``[cbed, probe]``, each float32 ``[n, N, N, 1]``; ``target``
+        float32 ``[n, N, N, 1]`` multiplied by ``target_scale``.
+    """
+    n = len(data["cbed"])
+    order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
+             else np.arange(n))
+    cbed = np.empty((n, *data["cbed"].shape[1:]), np.float32)
+    probe = np.empty_like(cbed)
+    target = np.empty_like(cbed)
+    for out, index in enumerate(order):
+        c, p, t = (data[k][index].astype(np.float32) for k in ("cbed", "probe", "target"))
+        if settings is not None:
+            c, p, t, _ = fl_augment.augment_triplet(
+                c, p, t, settings, fl_augment.rng_for(seed, int(index), epoch))
+        cbed[out], probe[out], target[out] = c, p, t
+    return [cbed[..., None], probe[..., None]], target[..., None] * target_scale
+
+
+def target_scale_for(data: dict) -> float:
+    """Factor bringing the targets to order one: 1 / mean of per-pattern maxima."""
+    peaks = data["target"].astype(np.float32).reshape(len(data["target"]), -1).max(axis=1)
+    mean = float(peaks.mean())
+    if mean <= 0:
+        raise ValueError("every target is zero: expected structure-factor peaks")
+    return 1.0 / mean
+
+
+# --------------------------------------------------------------------------- #
+# The run
+# --------------------------------------------------------------------------- #
+def _atomic_json(path: Path, payload: dict) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as stream:
+        json.dump(payload, stream, indent=1)
+    os.replace(tmp, path)
+
+
+def _strategy_scope(name):
+    import contextlib
+
+    if name is None:
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    strategy = (tf.distribute.MirroredStrategy() if name == "mirrored"
+                else tf.distribute.MultiWorkerMirroredStrategy())
+    return strategy.scope()
+
+
+def _seed_generators(model) -> list:
+    """Every SeedGenerator of the model's layers, in a stable order.
+
+    Keras saves their state variables with the weights but does not restore
+    them on load (3.15), so :func:`train` keeps them in ``rng_state.npz``.
+    """
+    import keras
+
+    found, stack = [], list(reversed(model.layers))
+    while stack:
+        layer = stack.pop()
+        stack.extend(reversed(getattr(layer, "layers", [])))
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                found.append(value)
+    return found
+
+
+def _save_rng_state(model, path: Path) -> None:
+    states = {f"g{i}": np.asarray(g.state.numpy()) for i, g in enumerate(_seed_generators(model))}
+    tmp = path.with_name(".rng_state.tmp.npz")
+    np.savez(tmp, **states)
+    os.replace(tmp, path)
+
+
+def _restore_rng_state(model, path: Path) -> None:
+    generators = _seed_generators(model)
+    with np.load(path) as saved:
+        if len(saved.files) != len(generators):
+            raise ValueError(f"{path} holds {len(saved.files)} random states, the model has "
+                             f"{len(generators)}: expected the checkpoint's own model")
+        for i, generator in enumerate(generators):
+            generator.state.assign(saved[f"g{i}"])
+
+
+def _write_checkpoint(model, folder: Path, state: dict) -> None:
+    """Write epoch files first, then point ``state.json`` at them (the commit),
+    then drop older epochs: a kill at any moment leaves a consistent run."""
+    epoch = state["epochs_done"]
+    names = {"checkpoint": f"checkpoint-{epoch:04d}.keras", "rng_state": f"rng_state-{epoch:04d}.npz"}
+    tmp = folder / ".checkpoint.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, folder / names["checkpoint"])
+    _save_rng_state(model, folder / names["rng_state"])
+    state.update(names)
+    _atomic_json(folder / "state.json", state)
+    for pattern, keep in (("checkpoint-*.keras", names["checkpoint"]),
+                          ("rng_state-*.npz", names["rng_state"])):
+        for old in folder.glob(pattern):
+            if old.name != keep:
+                old.unlink()
+
+
+def _compile(model, options: TrainOptions):
+    import keras
+
+    schedule = _noam_schedule_class()(options.alpha, options.warmup, options.d_model)
+    losses = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+              "huber": keras.losses.Huber(delta=0.1)}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule),
+                  loss=losses[options.loss], metrics=["mean_absolute_error"])
+    return model
+
+
+def train(build: Callable[[], object], train_data: dict, validation_data: dict, folder, *,
+          options: TrainOptions, stop_after_epoch: int | None = None,
+          verbose: int = 0) -> dict:
+    """Train (or resume training) a network; checkpoint after every epoch.
+
+    Parameters
+    ----------
+    build : callable
+        Returns a new, uncompiled ``keras.Model`` with inputs ``[cbed, probe]``.
+    train_data, validation_data : dict
+        From :func:`load_split`.
+    folder : path
+        Run folder (created); a run already there is resumed.
+    options : TrainOptions
+    stop_after_epoch : int, optional
+        Return after finishing this epoch (0-based), as if killed there.
+    verbose : int
+        Keras verbosity.
+
+    Returns
+    -------
+    dict
+        The state: ``epochs_done``, ``history`` (loss, val_loss, MAE per epoch),
+        ``target_scale``, ``seconds`` (training wall time) and ``options``.
+    """
+    import keras
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state_path = folder / "state.json"
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy(options.mixed_precision)
+    if state_path.is_file():
+        state = json.loads(state_path.read_text())
+        if state["options"] != json.loads(json.dumps(options.to_dict())):
+            raise ValueError(f"{folder} holds a run with other options: use a new folder")
+        with _strategy_scope(options.strategy):
+            model = keras.saving.load_model(folder / state["checkpoint"])
+        _restore_rng_state(model, folder / state["rng_state"])
+    else:
+        keras.utils.set_random_seed(options.seed)
+        state = {"epochs_done": 0, "history": {}, "seconds": 0.0,
+                 "target_scale": target_scale_for(train_data), "options": options.to_dict()}
+        with _strategy_scope(options.strategy):
+            model = _compile(build(), options)
+    scale = state["target_scale"]
+    val_inputs, val_target = make_epoch(validation_data, epoch=0, seed=options.seed,
+                                        settings=None, target_scale=scale, shuffle=False)
+    for epoch in range(state["epochs_done"], options.epochs):
+        start = time.perf_counter()
+        inputs, target = make_epoch(train_data, epoch=epoch, seed=options.seed,
+                                    settings=options.augment, target_scale=scale)
+        fit = model.fit(inputs, target, batch_size=options.batch_size, epochs=epoch + 1,
+                        initial_epoch=epoch, shuffle=False, verbose=verbose,
+                        validation_data=(val_inputs, val_target))
+        for key, values in fit.history.items():
+            state["history"].setdefault(key, []).append(float(values[-1]))
+        state["epochs_done"] = epoch + 1
+        state["seconds"] += time.perf_counter() - start
+        _write_checkpoint(model, folder, state)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    return state

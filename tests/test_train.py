@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pytest
+
+from fcunet_lib import library, train
+
+N = 64
+THICK = (4.0, 8.0)
+
+
+def synthetic_job(job):
+    """Disks at a lattice rotated per job; target peaks at the disk centres."""
+    rng = np.random.default_rng(job.seed)
+    x, y = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    angle = rng.uniform(0, np.pi)
+    g = 12 * np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    cbed, target = np.zeros((len(THICK), N, N)), np.zeros((len(THICK), N, N))
+    for i in range(-2, 3):
+        for j in range(-2, 3):
+            c = np.array([N // 2, N // 2]) + i * g[0] + j * g[1]
+            weight = np.exp(-0.1 * (i * i + j * j))
+            disk = np.hypot(x - c[0], y - c[1]) < 3
+            peak = np.exp(-((x - c[0]) ** 2 + (y - c[1]) ** 2) / 2)
+            for k, t in enumerate(THICK):
+                cbed[k] += disk * weight
+                target[k] += peak * weight * t
+    probe = (np.hypot(x - N // 2, y - N // 2) < 3).astype(float)
+    return {"cbed": cbed, "target": target, "probe": probe}
+
+
+@pytest.fixture(scope="module")
+def tiny_library(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lib")
+    materials = [f"m{i}" for i in range(8)]
+    splits = library.assign_splits(materials, fractions=(0.5, 0.25, 0.25), seed=0)
+    jobs = [library.Job(job_id=f"j{i}", index=i, material_id=m, prototype="p",
+                        orientation="zone_axis", zone_axis=(0, 0, 1), rotation_seed=None,
+                        tilt_mrad=(0.0, 0.0), zone="on_zone" if i % 2 else "off_zone",
+                        semiangle_mrad=2.0, energy_kv=300.0, thicknesses_nm=THICK,
+                        split=splits[m], seed=i)
+            for i, m in enumerate(materials)]
+    library.build_library(folder, jobs, synthetic_job, pattern_size=N, scheduler="synchronous")
+    return folder
+
+
+def test_noam_schedule_matches_the_authors_peak():
+    steps = np.arange(1, 400)
+    lr = train.noam_learning_rate(steps)
+    assert steps[lr.argmax()] == 50
+    assert lr.max() == pytest.approx(3.95e-3, rel=0.01)
+    schedule = train.NoamSchedule(10, 50, 128)
+    assert float(schedule(49)) == pytest.approx(lr[49], rel=1e-5)
+
+
+def test_load_split_pairs_patterns_with_their_probe(tiny_library):
+    data = train.load_split(tiny_library, "train")
+    assert data["cbed"].shape == data["probe"].shape == data["target"].shape
+    assert len(data["cbed"]) == 2 * len(data["jobs"]) == len(data["zone"])
+    assert set(data["material_id"]).isdisjoint(train.load_split(tiny_library, "test")["material_id"])
+    with pytest.raises(ValueError, match="expected 'train'"):
+        train.load_split(tiny_library, "dev")
+
+
+def test_epoch_is_seeded_and_varies_between_epochs(tiny_library):
+    data = train.load_split(tiny_library, "train")
+    settings = train.TrainOptions().augment
+    a = train.make_epoch(data, epoch=1, seed=3, settings=settings)
+    b = train.make_epoch(data, epoch=1, seed=3, settings=settings)
+    c = train.make_epoch(data, epoch=2, seed=3, settings=settings)
+    np.testing.assert_array_equal(a[0][0], b[0][0])
+    assert not np.array_equal(a[0][0], c[0][0])
+    assert a[0][0].shape == (len(data["cbed"]), N, N, 1)
+
+
+@pytest.mark.parametrize("kwargs", [{"loss": "l3"}, {"epochs": 0}, {"strategy": "tpu"},
+                                    {"mixed_precision": "fp8"}])
+def test_bad_options(kwargs):
+    with pytest.raises(ValueError, match="expected"):
+        train.TrainOptions(**kwargs)
+
+
+@pytest.mark.slow
+def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_library, tmp_path):
+    from fcunet_lib import models
+
+    def build():
+        return models.build_model("fcunet", input_size=N, base_filters=2, levels=2,
+                                  convs_per_block=1, dropout=0.1)
+
+    data = train.load_split(tiny_library, "train")
+    val = train.load_split(tiny_library, "validation")
+    options = train.TrainOptions(epochs=3, batch_size=4, seed=5)
+    full = train.train(build, data, val, tmp_path / "full", options=options)
+    train.train(build, data, val, tmp_path / "split", options=options, stop_after_epoch=0)
+    assert json.loads((tmp_path / "split" / "state.json").read_text())["epochs_done"] == 1
+    resumed = train.train(build, data, val, tmp_path / "split", options=options)
+    assert resumed["epochs_done"] == full["epochs_done"] == 3
+    np.testing.assert_allclose(resumed["history"]["loss"], full["history"]["loss"], rtol=1e-4)
+    np.testing.assert_allclose(resumed["history"]["val_loss"], full["history"]["val_loss"],
+                               rtol=1e-4)
+    import keras
+
+    assert sorted(p.name for p in (tmp_path / "split").glob("checkpoint-*")) == [
+        "checkpoint-0003.keras"]
+    a = keras.saving.load_model(tmp_path / "full" / "checkpoint-0003.keras").get_weights()
+    b = keras.saving.load_model(tmp_path / "split" / "checkpoint-0003.keras").get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)
+    other = train.TrainOptions(epochs=3, batch_size=4, seed=6)
+    with pytest.raises(ValueError, match="other options"):
+        train.train(build, data, val, tmp_path / "full", options=other)
