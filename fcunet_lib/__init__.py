@@ -28,6 +28,7 @@ _SUBMODULES = {
     "materials",
     "materials_online",
     "metrics",
+    "model_store",
     "models",
     "orientation",
     "plots",
@@ -42,7 +43,7 @@ _SUBMODULES = {
 
 # Public functions re-exported at the top level: name -> submodule.
 _FUNCTIONS = {
-    "load_model": "models",
+    "load_model": "model_store",
     "find_disks_fcunet": "disks",
     "find_disks_correlation": "disks",
     "strain_map": "strain",
