@@ -208,6 +208,14 @@ class SimulationSettings:
         Orientations per crystal system (paper: 5 + 5).
     max_mistilt_deg : float
         Largest off-zone mistilt [degrees].
+    mistilts_per_zone_axis : int
+        Off-zone copies of every zone axis, mistilted by ``min_off_zone_deg``
+        to ``max_mistilt_deg`` in a random direction.
+    min_off_zone_deg : float
+        Smallest mistilt of an off-zone copy [degrees].
+    semiangles_per_orientation : int
+        Semiangles simulated per orientation, drawn from ``semiangles_mrad``
+        (paper: all three).
     """
 
     pattern_size: int
@@ -217,6 +225,15 @@ class SimulationSettings:
     zone_axes_per_system: int
     random_orientations_per_system: int
     max_mistilt_deg: float
+    mistilts_per_zone_axis: int = 1
+    min_off_zone_deg: float = 1.0
+    semiangles_per_orientation: int = 1
+
+    def __post_init__(self):
+        if self.semiangles_per_orientation > len(self.semiangles_mrad):
+            raise ValueError("semiangles_per_orientation exceeds the number of semiangles")
+        if not 0 <= self.min_off_zone_deg <= self.max_mistilt_deg:
+            raise ValueError("expected 0 <= min_off_zone_deg <= max_mistilt_deg")
 
 
 @dataclass(frozen=True)
@@ -354,6 +371,7 @@ _PRESETS: dict[str, Scale] = {
             zone_axes_per_system=3,
             random_orientations_per_system=2,
             max_mistilt_deg=5.0,
+            semiangles_per_orientation=2,
         ),
         training=TrainingSettings(
             base_filters=8, levels=5, convs_per_block=2, dropout=0.1, batch_size=16, epochs=60
@@ -378,6 +396,7 @@ _PRESETS: dict[str, Scale] = {
             zone_axes_per_system=5,
             random_orientations_per_system=5,
             max_mistilt_deg=5.0,
+            semiangles_per_orientation=3,
         ),
         training=TrainingSettings(
             base_filters=32, levels=7, convs_per_block=4, dropout=0.3, batch_size=256, epochs=400

@@ -1,0 +1,225 @@
+"""From a materials table to library jobs, and what one job computes.
+
+:func:`plan_library` turns the crystal systems of a scale into the jobs of
+:mod:`fcunet_lib.library`; :class:`JobRunner` is the picklable function a Dask
+worker calls on one job (orient → multislice → structure-factor target).
+:func:`ensure_library` ties it together for notebooks and the CLI: it builds
+the materials table if missing, plans, and builds or resumes the library.
+
+Orientations per crystal system (paper, Methods: five low-index zone axes
+and five random orientations; Table I is reported on and off zone):
+
+* ``zone_axes_per_system`` low-index zone axes, each simulated exactly on zone
+  (``on_zone``) and ``mistilts_per_zone_axis`` times with an off-zone mistilt
+  of ``min_off_zone_deg`` to ``max_mistilt_deg`` in a random direction
+  (``off_zone``);
+* ``random_orientations_per_system`` random orientations (``off_zone``).
+
+Each orientation gets ``semiangles_per_orientation`` of the scale's probe
+semiangles (drawn without replacement), so small scales still see every
+semiangle across the library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+from .library import Job, assign_splits, build_library, estimate_cost, job_id_for
+
+__all__ = ["plan_library", "JobRunner", "library_folder", "ensure_library", "library_metadata"]
+
+
+def _material_plan(material, index: int, sim: config.SimulationSettings, seed: int) -> list[dict]:
+    from . import orientation
+
+    rng = np.random.default_rng([seed, index])
+    specs = []
+    axes = orientation.low_index_zone_axes(material.structure, count=sim.zone_axes_per_system)
+    for axis in axes:
+        specs.append({"orientation": "zone_axis", "zone_axis": tuple(int(v) for v in axis),
+                      "rotation_seed": None, "tilt_mrad": (0.0, 0.0), "zone": "on_zone"})
+        for _ in range(sim.mistilts_per_zone_axis):
+            angle = rng.uniform(sim.min_off_zone_deg, sim.max_mistilt_deg)
+            tilt = orientation.mistilt_mrad(angle, rng.uniform(0, 360), unit="deg")
+            specs.append({"orientation": "zone_axis", "zone_axis": tuple(int(v) for v in axis),
+                          "rotation_seed": None, "tilt_mrad": tuple(round(t, 6) for t in tilt),
+                          "zone": "off_zone"})
+    for _ in range(sim.random_orientations_per_system):
+        specs.append({"orientation": "random", "zone_axis": None,
+                      "rotation_seed": int(rng.integers(2**31)), "tilt_mrad": (0.0, 0.0),
+                      "zone": "off_zone"})
+    planned = []
+    for spec in specs:
+        chosen = rng.choice(len(sim.semiangles_mrad), size=sim.semiangles_per_orientation,
+                            replace=False)
+        for k in sorted(chosen):
+            planned.append({**spec, "semiangle_mrad": float(sim.semiangles_mrad[k]),
+                            "seed": int(rng.integers(2**31))})
+    return planned
+
+
+def plan_library(table, sim: config.SimulationSettings, *, seed: int = 0,
+                 split_fractions=(0.7, 0.15, 0.15)) -> list[Job]:
+    """Plan every job of a library; deterministic for a given seed.
+
+    Parameters
+    ----------
+    table : fcunet_lib.materials.MaterialsTable
+        Crystal systems (with structures).
+    sim : SimulationSettings
+        The scale's simulation settings.
+    seed : int
+        Seed of orientations, mistilts, semiangle choices and splits.
+    split_fractions : (float, float, float)
+        Train/validation/test fractions of *crystal systems*.
+
+    Returns
+    -------
+    list of Job
+        In plan order (``job.index`` = position).
+
+    Raises
+    ------
+    ValueError
+        If the table is empty.
+    """
+    materials = sorted(table, key=lambda m: m.id)
+    if not materials:
+        raise ValueError("the materials table is empty: expected at least one crystal system")
+    splits = assign_splits([m.id for m in materials], fractions=split_fractions, seed=seed)
+    jobs = []
+    for index, material in enumerate(materials):
+        for spec in _material_plan(material, index, sim, seed):
+            full = {**spec, "material_id": material.id, "prototype": material.prototype,
+                    "energy_kv": float(sim.energy_kv),
+                    "thicknesses_nm": tuple(float(t) for t in sim.thicknesses_nm),
+                    "split": splits[material.id]}
+            jobs.append(Job(job_id=job_id_for(full), index=len(jobs), **full))
+    return jobs
+
+
+@dataclass(frozen=True)
+class JobRunner:
+    """Compute one job: CBED thickness series, vacuum probe, targets.
+
+    Picklable (structures travel as pymatgen dicts), so Dask workers can run it.
+
+    Attributes
+    ----------
+    structures : dict
+        Material id -> ``Structure.as_dict()``.
+    pattern_size : int
+        Stored pattern size N [pixels].
+    setting : dict
+        :class:`fcunet_lib.simulate.SimulationSetting` fields.
+    """
+
+    structures: dict
+    pattern_size: int
+    setting: dict
+
+    def crystal(self, job: Job):
+        """The oriented crystal of a job."""
+        from pymatgen.core import Structure
+
+        from . import orientation
+
+        structure = Structure.from_dict(self.structures[job.material_id])
+        if job.orientation == "zone_axis":
+            return orientation.zone_axis_crystal(structure, job.zone_axis)
+        return orientation.random_orientation_crystal(
+            structure, thickness_nm=max(job.thicknesses_nm), seed=job.rotation_seed)
+
+    def __call__(self, job: Job) -> dict:
+        from . import simulate, targets
+
+        setting = simulate.SimulationSetting(**self.setting)
+        crystal = self.crystal(job)
+        cbed, probe, meta = simulate.simulate_cbed_series(
+            crystal, energy_kv=job.energy_kv, semiangle_mrad=job.semiangle_mrad,
+            thicknesses_nm=job.thicknesses_nm, tilt_mrad=job.tilt_mrad,
+            pattern_size=self.pattern_size, setting=setting, seed=job.seed,
+            return_metadata=True)
+        target = targets.structure_factor_target(
+            crystal, thicknesses_nm=meta["thicknesses_nm"], pattern_size=self.pattern_size,
+            tilt_mrad=job.tilt_mrad, parametrization=setting.parametrization,
+            thermal_sigma_A=setting.thermal_sigma_A)
+        return {"cbed": cbed, "probe": probe, "target": target}
+
+
+def library_folder(scale: str) -> Path:
+    """``data/<scale>/library``: where the library of a scale lives."""
+    return config.scale_data_dir(scale) / "library"
+
+
+def library_metadata(scale: str, table, setting) -> dict:
+    """Provenance stored in the library's ``plan.json``."""
+    from . import targets
+
+    cfg = config.get_scale(scale)
+    rows = json.dumps([m.row() for m in sorted(table, key=lambda m: m.id)], sort_keys=True,
+                      default=str)
+    return {
+        "scale": cfg.name,
+        "simulation_settings": dataclasses.asdict(cfg.simulation),
+        "simulation_setting": setting.to_dict(),
+        "reciprocal_pixel_size_inv_A": config.RECIPROCAL_PIXEL_SIZE,
+        "materials_sha256": hashlib.sha256(rows.encode()).hexdigest(),
+        "target": {"excitation_sigma_inv_A": targets.EXCITATION_SIGMA,
+                   "spot_sigma_px": targets.SPOT_SIGMA_PX,
+                   "definition": "|V_g| of ZOLZ reflections x exp(-s_g^2/2 sigma^2) x thickness, "
+                                 "Gaussian spots at sub-pixel g (see fcunet_lib.targets)"},
+        "normalisation": "CBED and probe divided by the vacuum probe's maximum",
+    }
+
+
+def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
+                   workers: int | None = None, dry_run: bool = False,
+                   max_jobs: int | None = None) -> dict:
+    """Build (or resume, or just plan) the library of a scale.
+
+    Parameters
+    ----------
+    scale : str
+        Scale preset.
+    seed : int
+        Seed of materials selection and the plan.
+    scheduler, workers : optional
+        As in :func:`fcunet_lib.library.build_library`.
+    dry_run : bool
+        Only plan: return the plan's size, storage and estimated cost.
+    max_jobs : int, optional
+        Stop after this many newly finished jobs.
+
+    Returns
+    -------
+    dict
+        ``folder``, ``jobs``, ``estimate`` and, unless a dry run, the build result.
+    """
+    from . import materials, simulate
+
+    cfg = config.get_scale(scale)
+    table = materials.ensure_materials(cfg.materials, config.scale_data_dir(cfg.name) / "materials",
+                                       seed=seed)
+    jobs = plan_library(table, cfg.simulation, seed=seed)
+    estimate = estimate_cost(jobs, pattern_size=cfg.simulation.pattern_size,
+                             workers=workers or 2)
+    folder = library_folder(cfg.name)
+    summary = {"folder": folder, "jobs": len(jobs), "estimate": estimate}
+    if dry_run:
+        return summary
+    setting = simulate.DEFAULT_SETTING
+    runner = JobRunner({m.id: m.structure.as_dict() for m in table}, cfg.simulation.pattern_size,
+                       dataclasses.asdict(setting))
+    summary["build"] = build_library(
+        folder, jobs, runner, pattern_size=cfg.simulation.pattern_size,
+        metadata=library_metadata(cfg.name, table, setting), scheduler=scheduler,
+        workers=workers, max_jobs=max_jobs)
+    return summary
