@@ -13,6 +13,14 @@ Rerun one notebook with another parameter value::
 List the scale presets::
 
     fcunet scales
+
+Build the simulation library of a scale (resumable; ``--dry-run`` prints its cost)::
+
+    fcunet library --scale default
+
+Train and ship one network (resumable)::
+
+    fcunet train --scale default --model fcunet
 """
 
 from __future__ import annotations
@@ -49,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     scales.add_argument("name", nargs="?", help="one preset (default: all)")
 
     sub.add_parser("notebooks", help="list the notebooks and their parameters")
+
+    lib = sub.add_parser("library", help="build or resume the simulation library of a scale")
+    lib.add_argument("--scale", default="default", choices=config.SCALE_NAMES)
+    lib.add_argument("--seed", type=int, default=0)
+    lib.add_argument("--dry-run", action="store_true",
+                     help="only plan: print jobs, patterns, storage and estimated hours")
+    lib.add_argument("--scheduler", metavar="ADDRESS",
+                     help="dask.distributed scheduler address (default: local cluster)")
+    lib.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+
+    tr = sub.add_parser("train", help="train a network on the scale's library and ship it")
+    tr.add_argument("--scale", default="default", choices=config.SCALE_NAMES)
+    tr.add_argument("--model", required=True, choices=("unet", "spectral_unet", "fcunet"))
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
     return parser
 
 
@@ -80,13 +103,31 @@ def _cmd_notebooks(args) -> int:
     return 0
 
 
+def _cmd_library(args) -> int:
+    from .library_plan import ensure_library
+
+    summary = ensure_library(args.scale, seed=args.seed, scheduler=args.scheduler,
+                             workers=args.workers, dry_run=args.dry_run)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .training_run import train_and_ship
+
+    card = train_and_ship(args.scale, args.model, seed=args.seed, verbose=args.verbose)
+    print(json.dumps({k: card[k] for k in ("name", "sha256", "validation", "training_seconds")
+                      if k in card}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fcunet`` console script; returns the exit code."""
     from . import runner
 
     args = build_parser().parse_args(argv)
     commands = {"reproduce": _cmd_reproduce, "scales": _cmd_scales,
-                "notebooks": _cmd_notebooks}
+                "notebooks": _cmd_notebooks, "library": _cmd_library, "train": _cmd_train}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, runner.NotebookFailed) as error:

@@ -154,9 +154,18 @@ class JobRunner:
         return {"cbed": cbed, "probe": probe, "target": target}
 
 
-def library_folder(scale: str) -> Path:
-    """``data/<scale>/library``: where the library of a scale lives."""
-    return config.scale_data_dir(scale) / "library"
+def plan_digest(jobs, metadata: dict) -> str:
+    """Short sha256 of a plan and its metadata: names the library folder."""
+    text = json.dumps({"jobs": [job.to_dict() for job in jobs], "metadata": metadata},
+                      sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def library_folder(scale: str, digest: str) -> Path:
+    """``data/<scale>/library-<digest>``: one folder per distinct plan, so a
+    changed materials table or setting never collides with an older library
+    and an unchanged one is found again and reused."""
+    return config.scale_data_dir(scale) / f"library-{digest}"
 
 
 def library_metadata(scale: str, table, setting) -> dict:
@@ -174,7 +183,7 @@ def library_metadata(scale: str, table, setting) -> dict:
         "materials_sha256": hashlib.sha256(rows.encode()).hexdigest(),
         "target": {"excitation_sigma_inv_A": targets.EXCITATION_SIGMA,
                    "spot_sigma_px": targets.SPOT_SIGMA_PX,
-                   "definition": "|V_g| of ZOLZ reflections x exp(-s_g^2/2 sigma^2) x thickness, "
+                   "definition": "|V_g| of reflections near the flat Ewald sphere x exp(-s_g^2/2 sigma^2) x thickness, "
                                  "Gaussian spots at sub-pixel g (see fcunet_lib.targets)"},
         "normalisation": "CBED and probe divided by the vacuum probe's maximum",
     }
@@ -211,15 +220,16 @@ def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
     jobs = plan_library(table, cfg.simulation, seed=seed)
     estimate = estimate_cost(jobs, pattern_size=cfg.simulation.pattern_size,
                              workers=workers or 2)
-    folder = library_folder(cfg.name)
+    setting = simulate.DEFAULT_SETTING
+    metadata = library_metadata(cfg.name, table, setting)
+    folder = library_folder(cfg.name, plan_digest(jobs, metadata))
     summary = {"folder": folder, "jobs": len(jobs), "estimate": estimate}
     if dry_run:
         return summary
-    setting = simulate.DEFAULT_SETTING
     runner = JobRunner({m.id: m.structure.as_dict() for m in table}, cfg.simulation.pattern_size,
                        dataclasses.asdict(setting))
     summary["build"] = build_library(
         folder, jobs, runner, pattern_size=cfg.simulation.pattern_size,
-        metadata=library_metadata(cfg.name, table, setting), scheduler=scheduler,
+        metadata=metadata, scheduler=scheduler,
         workers=workers, max_jobs=max_jobs)
     return summary

@@ -1,0 +1,108 @@
+"""Train one of Table I's networks for a scale and ship it with its card.
+
+``fcunet train --scale default --model fcunet`` runs :func:`train_and_ship`:
+it finds (or builds) the scale's library, trains with
+:func:`fcunet_lib.train.train` in a resumable run folder, scores the
+validation split (SSIM on and off zone) and writes the model and its card
+(:mod:`fcunet_lib.model_store`). The ``default`` scale ships into the
+repository's ``models/``; other scales into ``data/<scale>/models/``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import config
+
+__all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command"]
+
+
+def scale_models_dir(scale: str) -> Path:
+    """Where the models of a scale live: ``models/`` for ``default``."""
+    name = config.get_scale(scale).name
+    return config.models_dir() if name == "default" else config.scale_data_dir(name) / "models"
+
+
+def train_options(scale: str, *, seed: int = 0):
+    """The :class:`fcunet_lib.train.TrainOptions` of a scale."""
+    from .train import TrainOptions
+
+    training = config.get_scale(scale).training
+    return TrainOptions(epochs=training.epochs, batch_size=training.batch_size, seed=seed)
+
+
+def train_command(scale: str, name: str, seed: int) -> str:
+    """The exact command that reproduces a shipped model."""
+    return f"fcunet train --scale {config.get_scale(scale).name} --model {name} --seed {seed}"
+
+
+def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
+                   stop_after_epoch: int | None = None) -> dict:
+    """Train model ``name`` on the scale's library and ship it.
+
+    Parameters
+    ----------
+    scale : str
+        Scale preset (library, network size, epochs).
+    name : str
+        ``"unet"``, ``"spectral_unet"`` or ``"fcunet"``.
+    seed : int
+        Seed of the library plan and of training.
+    verbose : int
+        Keras verbosity.
+    stop_after_epoch : int, optional
+        Stop after this epoch (0-based) without shipping: a partial run that a
+        later call resumes.
+
+    Returns
+    -------
+    dict
+        The model card (or the run state when stopped early).
+    """
+    import keras
+
+    from . import evaluation, library, model_store, models, train
+    from .library_plan import ensure_library
+
+    cfg = config.get_scale(scale)
+    if name not in models.MODEL_NAMES:
+        raise ValueError(f"model {name!r}: expected one of {', '.join(models.MODEL_NAMES)}")
+    folder = ensure_library(cfg.name, seed=seed)["folder"]
+    train_data = train.load_split(folder, "train")
+    validation = train.load_split(folder, "validation")
+    architecture = models.model_config(cfg.name)
+    options = train_options(cfg.name, seed=seed)
+    run = config.scale_data_dir(cfg.name) / "runs" / f"{name}-seed{seed}"
+    state = train.train(lambda: models.build_model(name, **architecture), train_data,
+                        validation, run, options=options, verbose=verbose,
+                        stop_after_epoch=stop_after_epoch)
+    if state["epochs_done"] < options.epochs:
+        return state
+    model = keras.saving.load_model(run / state["checkpoint"], compile=False)
+    start = time.perf_counter()
+    predictions = evaluation.predict_targets(model, validation["cbed"], validation["probe"],
+                                             target_scale=state["target_scale"])
+    scores = evaluation.ssim_by_zone(predictions, validation["target"].astype("float32"),
+                                     validation["zone"])
+    card = {
+        "model": name,
+        "architecture": architecture,
+        "parameters": int(model.count_params()),
+        "target_scale": state["target_scale"],
+        "library_hash": library.library_hash(folder),
+        "library_folder": str(Path(folder).relative_to(config.repo_root())),
+        "command": train_command(cfg.name, name, seed),
+        "seed": seed,
+        "scale": cfg.name,
+        "options": state["options"],
+        "training_seconds": state["seconds"],
+        "validation_seconds": time.perf_counter() - start,
+        "machine": model_store.machine_description(),
+        "curves": state["history"],
+        "validation": {"ssim": scores, "mae": state["history"]["val_mean_absolute_error"][-1]},
+        "train_patterns": int(len(train_data["cbed"])),
+        "validation_patterns": int(len(validation["cbed"])),
+    }
+    model_store.ship_model(model, name, card, folder=scale_models_dir(cfg.name))
+    return model_store.read_card(name, folder=scale_models_dir(cfg.name))
