@@ -27,13 +27,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .progress import progress
 
 __all__ = [
@@ -196,13 +196,6 @@ def estimate_cost(jobs: Sequence[Job], *, pattern_size: int, seconds_per_series:
 # --------------------------------------------------------------------------- #
 # On-disk layout
 # --------------------------------------------------------------------------- #
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(tmp, path)
-
-
 def _block_checksum(block: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(block).tobytes()).hexdigest()
 
@@ -236,7 +229,7 @@ def _write_plan(folder: Path, jobs: Sequence[Job], metadata: dict) -> None:
             raise ValueError(f"{folder} holds a library with another plan: "
                              "use a new folder or delete the old library")
         return
-    _atomic_write_text(path, text)
+    atomic.write_text(path, text)
 
 
 def read_manifest(folder: str | os.PathLike) -> list[dict]:

@@ -19,10 +19,9 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 
-from . import config
+from . import atomic, config
 
 __all__ = ["ModelChecksumError", "sha256_of", "ship_model", "read_card", "load_model",
            "shipped_models"]
@@ -73,11 +72,7 @@ def ship_model(model, name: str, card: dict, *, folder: str | os.PathLike | None
     model.save(tmp, include_optimizer=False) if _accepts_include_optimizer(model) else model.save(tmp)
     os.replace(tmp, target)
     full_card = {"name": name, "file": target.name, "sha256": sha256_of(target), **card}
-    handle, tmp_card = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".json")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(full_card, stream, indent=1)
-        stream.write("\n")
-    os.replace(tmp_card, folder / f"{name}.json")
+    atomic.write_text(folder / f"{name}.json", json.dumps(full_card, indent=1) + "\n")
     return target
 
 

@@ -16,14 +16,13 @@ import json
 import math
 import os
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from . import config
+from . import atomic, config
 
 __all__ = ["write_results", "read_results", "package_versions", "git_commit", "to_jsonable"]
 
@@ -116,18 +115,6 @@ def to_jsonable(value):
                     "strings, lists or mappings")
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_results(
     name: str,
     numbers: Mapping,
@@ -193,9 +180,9 @@ def write_results(
         buffer = io.BytesIO()
         # No "Software"/date metadata: identical figures give identical bytes.
         figure.savefig(buffer, format="png", dpi=150, metadata={"Software": None})
-        _atomic_write_bytes(out / f"{name}.png", buffer.getvalue())
+        atomic.write_bytes(out / f"{name}.png", buffer.getvalue())
     json_path = out / f"{name}.json"
-    _atomic_write_bytes(json_path, (json.dumps(record, indent=2, sort_keys=False) + "\n").encode())
+    atomic.write_bytes(json_path, (json.dumps(record, indent=2, sort_keys=False) + "\n").encode())
     return json_path
 
 

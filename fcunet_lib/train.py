@@ -18,9 +18,9 @@ the same weights as an uninterrupted one, within floating-point tolerance.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from . import augment as fl_augment
 from .library import open_library
 
@@ -101,6 +102,7 @@ def noam_learning_rate(step, *, alpha=10.0, warmup=50.0, d_model=128.0):
     return (alpha * d_model) ** -0.5 * np.minimum(step**-0.5, step * warmup**-1.5)
 
 
+@functools.cache
 def _noam_schedule_class():
     import keras
 
@@ -123,7 +125,7 @@ def _noam_schedule_class():
     return NoamSchedule
 
 
-def __getattr__(name):
+def __getattr__(name):  # NoamSchedule is built on first use: importing keras is slow
     if name == "NoamSchedule":
         return _noam_schedule_class()
     raise AttributeError(name)
@@ -218,10 +220,7 @@ def target_scale_for(data: dict) -> float:
 # The run
 # --------------------------------------------------------------------------- #
 def _atomic_json(path: Path, payload: dict) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(payload, stream, indent=1)
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(payload, indent=1))
 
 
 def _strategy_scope(name):

@@ -11,7 +11,6 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("FCUNET_PROGRESS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest  # noqa: E402
 
 
 def pytest_configure(config):

@@ -1,5 +1,4 @@
 import dataclasses
-import os
 
 import pytest
 

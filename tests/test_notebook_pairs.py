@@ -4,7 +4,7 @@ executed default-scale copy. The two must hold the same cells."""
 import jupytext
 import pytest
 
-from fcunet_lib import config, runner
+from fcunet_lib import runner
 
 SOURCES = runner.list_notebooks()
 
