@@ -10,12 +10,13 @@ repository's ``models/``; other scales into ``data/<scale>/models/``.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 from . import config
 
-__all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command"]
+__all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -37,8 +38,15 @@ def train_command(scale: str, name: str, seed: int) -> str:
     return f"fcunet train --scale {config.get_scale(scale).name} --model {name} --seed {seed}"
 
 
+def run_folder(scale: str, name: str, seed: int, library_folder: Path) -> Path:
+    """Run folder of one training: keyed by model, seed and library plan, so
+    a changed library never resumes (or ships) weights trained on another."""
+    return (config.scale_data_dir(scale) / "runs"
+            / f"{name}-seed{seed}-{Path(library_folder).name}")
+
+
 def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
-                   stop_after_epoch: int | None = None) -> dict:
+                   stop_after_epoch: int | None = None, fresh: bool = False) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -54,6 +62,9 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     stop_after_epoch : int, optional
         Stop after this epoch (0-based) without shipping: a partial run that a
         later call resumes.
+    fresh : bool
+        Discard an existing run of the same model, seed and library and train
+        from scratch (otherwise a finished run is only scored and shipped).
 
     Returns
     -------
@@ -73,7 +84,9 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     validation = train.load_split(folder, "validation")
     architecture = models.model_config(cfg.name)
     options = train_options(cfg.name, seed=seed)
-    run = config.scale_data_dir(cfg.name) / "runs" / f"{name}-seed{seed}"
+    run = run_folder(cfg.name, name, seed, folder)
+    if fresh and run.exists():
+        shutil.rmtree(run)
     state = train.train(lambda: models.build_model(name, **architecture), train_data,
                         validation, run, options=options, verbose=verbose,
                         stop_after_epoch=stop_after_epoch)
@@ -91,7 +104,7 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         "parameters": int(model.count_params()),
         "target_scale": state["target_scale"],
         "library_hash": library.library_hash(folder),
-        "library_folder": str(Path(folder).relative_to(config.repo_root())),
+        "library_folder": Path(folder).name,
         "command": train_command(cfg.name, name, seed),
         "seed": seed,
         "scale": cfg.name,

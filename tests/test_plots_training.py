@@ -1,0 +1,242 @@
+"""Fig. 7 and Table I: the summaries and plots of fcunet_lib.plots.training (tiny, fast)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+from fcunet_lib import models
+from fcunet_lib.plots import training
+
+TINY = {"input_size": 64, "base_filters": 2, "levels": 2, "convs_per_block": 1, "dropout": 0.1}
+
+
+@pytest.fixture(scope="module")
+def archs():
+    return [training.architecture_summary(models.build_model(name, **TINY))
+            for name in models.MODEL_NAMES]
+
+
+def _card(name, epochs=3, ssim=(0.9, 0.8)):
+    loss = [1.0 / (e + 1) for e in range(epochs)]
+    return {
+        "name": name, "sha256": "0" * 64, "library_hash": "abcd", "parameters": 1234,
+        "library_folder": "data/smoke/library-0123456789", "scale": "smoke",
+        "command": f"fcunet train --scale smoke --model {name} --seed 0",
+        "training_seconds": 30.0, "machine": {"processor": "x86_64", "cores": 2},
+        "curves": {"loss": loss, "val_loss": [2 * v for v in loss],
+                   "mean_absolute_error": [v / 2 for v in loss],
+                   "val_mean_absolute_error": loss},
+        "validation": {"ssim": {"on_zone": ssim[0], "off_zone": ssim[1]}},
+        "train_patterns": 90, "validation_patterns": 18,
+    }
+
+
+def _png_bytes(figure):
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=40)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- #
+# Fig. 7
+# --------------------------------------------------------------------------- #
+def test_architecture_summary_reads_the_built_networks(archs):
+    unet, spectral, fcunet = archs
+    for arch in archs:
+        assert [level["size"] for level in arch["levels"]] == [64, 32, 16]
+        assert arch["levels"][-1]["bottleneck"] and arch["convs_per_block"] == 1
+        assert arch["input_size"] == 64 and arch["gflop"] > 0
+    assert [level["width"] for level in fcunet["levels"]] == [2, 4, 8]  # complex channels
+    assert [level["width"] for level in unet["levels"]] == [3, 6, 11]  # round(√2·w)
+    assert (unet["domain"], unet["pooling"]) == ("real", "max")
+    assert (spectral["domain"], spectral["pooling"]) == ("real", "spectral")
+    assert (fcunet["domain"], fcunet["pooling"]) == ("complex", "max")
+    assert fcunet["fourier_input"] and fcunet["inverse_fft"]
+    assert not (unet["fourier_input"] or unet["inverse_fft"])
+    assert fcunet["gflop"] > unet["gflop"]
+
+
+def test_architecture_summary_counts_match_the_model():
+    model = models.build_model("fcunet", **TINY)
+    arch = training.architecture_summary(model)
+    assert arch["parameters"] == model.count_params()
+    assert arch["gflop"] == pytest.approx(models.forward_flops(model) / 1e9)
+
+
+def test_architecture_summary_rejects_other_models():
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    other = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(inputs))
+    with pytest.raises(ValueError, match="fcunet_lib.models"):
+        training.architecture_summary(other)
+
+
+def test_training_summary_of_a_card():
+    facts = training.training_summary(_card("fcunet", epochs=4))
+    assert facts["epochs"] == 4
+    assert facts["final"]["loss"] == pytest.approx(0.25)
+    assert facts["final"]["val_loss"] == pytest.approx(0.5)
+    assert facts["seconds_per_epoch"] == pytest.approx(7.5)
+    assert facts["validation_ssim"] == {"on_zone": 0.9, "off_zone": 0.8}
+    assert facts["machine"] == "x86_64, 2 cores"
+
+
+def test_training_summary_tolerates_a_card_without_curves():
+    facts = training.training_summary({"training_seconds": 1.0})
+    assert facts["epochs"] == 0 and facts["seconds_per_epoch"] is None
+    assert all(value is None for value in facts["final"].values())
+
+
+def test_provenance_says_whether_models_are_shipped():
+    assert "shipped" in training.models_provenance("default")
+    smoke = training.models_provenance("smoke", trained_now=["unet"])
+    assert "not the shipped" in smoke and "U-Net" in smoke
+
+
+def test_common_library_hash():
+    cards = {name: _card(name) for name in models.MODEL_NAMES}
+    assert training.common_library_hash(cards) == "abcd"
+    cards["unet"]["library_hash"] = "other"
+    with pytest.raises(ValueError, match="different libraries"):
+        training.common_library_hash(cards)
+
+
+@pytest.mark.parametrize("epochs", [1, 12])
+def test_plot_fig7_draws(archs, epochs):
+    cards = {name: _card(name, epochs=epochs) for name in models.MODEL_NAMES}
+    figure = training.plot_fig7(archs, cards, provenance="test models", scale="smoke")
+    titles = [ax.get_title() for ax in figure.axes]
+    assert any(t.startswith("(c) FCU-Net") for t in titles)
+    assert "test models" in figure.get_suptitle()
+    assert _png_bytes(figure).startswith(b"\x89PNG")
+
+
+def test_plot_fig7_needs_architectures():
+    with pytest.raises(ValueError, match="architecture"):
+        training.plot_fig7([], {}, provenance="", scale="smoke")
+
+
+# --------------------------------------------------------------------------- #
+# Table I
+# --------------------------------------------------------------------------- #
+def test_require_models_names_the_notebook(tmp_path):
+    with pytest.raises(FileNotFoundError, match="04_train"):
+        training.require_models(["fcunet"], tmp_path, scale="smoke")
+
+
+def test_check_same_plan(tmp_path):
+    cards = {name: _card(name) for name in models.MODEL_NAMES}
+    training.check_same_plan(cards, tmp_path / "library-0123456789")
+    with pytest.raises(ValueError, match="retrain=True"):
+        training.check_same_plan(cards, tmp_path / "library-9999999999")
+
+
+def test_select_test_patterns_is_balanced_and_deterministic():
+    zones = np.array(["on_zone"] * 6 + ["off_zone"] * 12)
+    chosen = training.select_test_patterns(zones, limit=8, seed=0)
+    assert len(chosen) == 8 and np.all(np.diff(chosen) > 0)
+    assert np.sum(zones[chosen] == "on_zone") == 4
+    assert np.array_equal(chosen, training.select_test_patterns(zones, limit=8, seed=0))
+    assert not np.array_equal(chosen, training.select_test_patterns(zones, limit=8, seed=1))
+
+
+def test_select_test_patterns_fills_from_the_other_zone():
+    zones = np.array(["on_zone"] * 2 + ["off_zone"] * 20)
+    chosen = training.select_test_patterns(zones, limit=8)
+    assert len(chosen) == 8 and np.sum(zones[chosen] == "on_zone") == 2
+    assert np.array_equal(training.select_test_patterns(zones[:5], limit=8), np.arange(5))
+    with pytest.raises(ValueError):
+        training.select_test_patterns(zones, limit=0)
+
+
+def test_pattern_subset_repeats_job_fields_per_thickness():
+    jobs = [{"semiangle_mrad": 1.0, "thicknesses_nm": [10, 20]},
+            {"semiangle_mrad": 4.0, "thicknesses_nm": [10, 20]}]
+    split = {"cbed": np.zeros((4, 8, 8), np.float16), "probe": np.ones((4, 8, 8), np.float16),
+             "target": np.full((4, 8, 8), 2, np.float16),
+             "zone": np.array(["on_zone", "on_zone", "off_zone", "off_zone"]),
+             "thickness_nm": np.array([10, 20, 10, 20]), "material_id": np.array(list("aabb")),
+             "jobs": jobs}
+    subset = training.pattern_subset(split, [1, 2])
+    assert subset["target"].dtype == np.float32 and subset["target"].shape == (2, 8, 8)
+    assert list(subset["semiangle_mrad"]) == [1.0, 4.0]
+    assert list(subset["zone"]) == ["on_zone", "off_zone"]
+    assert list(subset["thickness_nm"]) == [20, 10]
+
+
+def test_pattern_ssim_and_breakdown():
+    rng = np.random.default_rng(0)
+    targets = rng.random((4, 16, 16)).astype(np.float32)
+    scores = training.pattern_ssim(targets, targets)
+    assert np.allclose(scores, 1.0)
+    zones = np.array(["on_zone", "off_zone", "on_zone", "on_zone"])
+    breakdown = training.ssim_breakdown([0.1, 0.2, 0.3, 0.5], zones, [10.0, 10.0, 10.0, 20.0])
+    assert list(breakdown) == ["10", "20"]
+    assert breakdown["10"]["on_zone"] == pytest.approx(0.2)
+    assert breakdown["10"]["off_zone"] == pytest.approx(0.2)
+    assert breakdown["20"]["off_zone"] is None and breakdown["20"]["n"] == {"on_zone": 1,
+                                                                            "off_zone": 0}
+
+
+def test_pick_examples_takes_the_median_pattern():
+    zones = np.array(["on_zone"] * 3 + ["off_zone"] * 3)
+    picked = training.pick_examples([0.1, 0.9, 0.5, 0.2, 0.3, 0.8], zones)
+    assert picked == {"on_zone": 2, "off_zone": 4}
+
+
+def _table1_inputs(n=6, size=64):
+    rng = np.random.default_rng(1)
+    target = np.zeros((n, size, size), np.float32)
+    target[:, size // 2, size // 2] = 10.0
+    target[:, ::9, ::9] = rng.random((n, len(range(0, size, 9)), len(range(0, size, 9))))
+    subset = {"cbed": rng.random((n, size, size)).astype(np.float32), "target": target,
+              "zone": np.array(["on_zone", "off_zone"] * (n // 2)),
+              "thickness_nm": np.array([10.0, 10.0, 20.0, 20.0, 30.0, 30.0][:n]),
+              "semiangle_mrad": np.full(n, 2.0),
+              "material_id": np.array(["Si.A_cF8_227_a.C"] * n)}
+    predictions = {name: target + 0.1 * k * rng.random(target.shape).astype(np.float32)
+                   for k, name in enumerate(models.MODEL_NAMES)}
+    return subset, predictions
+
+
+def test_table1_numbers_and_figure():
+    from fcunet_lib import evaluation
+
+    subset, predictions = _table1_inputs()
+    zone_scores = {name: evaluation.ssim_by_zone(p, subset["target"], subset["zone"])
+                   for name, p in predictions.items()}
+    per_pattern = {name: training.pattern_ssim(p, subset["target"])
+                   for name, p in predictions.items()}
+    zero = evaluation.ssim_by_zone(np.zeros_like(subset["target"]), subset["target"],
+                                   subset["zone"])
+    numbers = training.table1_numbers(zone_scores, per_pattern, subset,
+                                      available={"on_zone": 5, "off_zone": 9},
+                                      baselines={"zero_prediction": zero})
+    assert numbers["n_test"] == {"on_zone": 3, "off_zone": 3,
+                                 "available": {"on_zone": 5, "off_zone": 9}}
+    assert numbers["paper"]["fcunet"] == {"on_zone": 0.948, "off_zone": 0.880}
+    assert numbers["ssim"]["unet"]["on_zone"] == pytest.approx(1.0)
+    assert set(numbers["by_thickness_nm"]["fcunet"]) == {"10", "20", "30"}
+    assert list(numbers["by_semiangle_mrad"]["fcunet"]) == ["2"]
+    assert numbers["test_materials"] == ["Si.A_cF8_227_a.C"]
+    examples = training.table1_examples(subset, predictions, per_pattern)
+    assert [e["label"].split(":")[0] for e in examples] == ["on-zone", "off-zone"]
+    figure = training.plot_table1(numbers, examples, scale="smoke", provenance="test models",
+                                  pixel_inv_A=0.0217)
+    assert "test models" in figure.get_suptitle()
+    assert _png_bytes(figure).startswith(b"\x89PNG")
+
+
+def test_paper_values_are_table_i():
+    assert training.PAPER_TABLE1 == {
+        "unet": {"on_zone": 0.923, "off_zone": 0.750},
+        "spectral_unet": {"on_zone": 0.926, "off_zone": 0.781},
+        "fcunet": {"on_zone": 0.948, "off_zone": 0.880},
+    }
