@@ -19,17 +19,21 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
+    "atomic",
     "augment",
     "cli",
     "config",
     "disks",
+    "evaluation",
     "layers",
     "library",
+    "library_plan",
     "materials",
     "materials_online",
     "metrics",
     "model_store",
     "models",
+    "multilayer",
     "orientation",
     "plots",
     "progress",
@@ -39,6 +43,7 @@ _SUBMODULES = {
     "strain",
     "targets",
     "train",
+    "training_run",
 }
 
 # Public functions re-exported at the top level: name -> submodule.

@@ -519,7 +519,11 @@ def simulate_cbed_series(
         gpts=grid["gpts"],
     )
     potential = _potential(crystal, grid, plan, setting, seed)
-    with abtem.config.set({"diagnostics.progress_bar": False}):
+    # FFTW_ESTIMATE: FFTW_MEASURE (abTEM's default) times candidate plans and
+    # may pick another one in another process, changing the last bits of the
+    # result; an estimated plan depends only on the size, so same job, same bytes.
+    with abtem.config.set({"diagnostics.progress_bar": False,
+                           "fftw.planning_effort": "FFTW_ESTIMATE"}):
         exit_waves = probe.multislice(potential, scan=position)
         patterns = exit_waves.diffraction_patterns(max_angle="cutoff").compute(
             scheduler="synchronous"

@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-__all__ = ["library_summary", "example_panels", "panel_descriptors", "plot_fig1a", "material_label"]
+__all__ = ["example_panels", "library_summary", "material_label", "panel_descriptors", "plot_fig1a"]
 
 #: Number of histogram bins of the mistilt magnitude.
 TILT_BINS = 8
@@ -322,7 +322,7 @@ def _draw_examples(figure, grid, panels, pixel_inv_A):
 
 def _bar_labels(ax, bars, values):
     for bar, value in zip(bars, values):
-        ax.annotate(str(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax.annotate(str(value), (bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height()),
                     xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
 
 
@@ -330,15 +330,14 @@ def _draw_splits(ax, summary):
     splits = list(summary["patterns_per_split"])
     on = [summary["patterns_per_split_zone"][s]["on_zone"] for s in splits]
     off = [summary["patterns_per_split_zone"][s]["off_zone"] for s in splits]
-    ax.bar(splits, on, color="tab:blue", label="on zone")
-    bars = ax.bar(splits, off, bottom=on, color="tab:orange", label="off zone")
-    for bar, s, total in zip(bars, splits, np.add(on, off)):
-        ax.annotate(f"{total}\n({summary['materials_per_split'][s]} systems)",
-                    (bar.get_x() + bar.get_width() / 2, total), xytext=(0, 2),
-                    textcoords="offset points", ha="center", fontsize=7)
+    labels = [f"{s}\n({summary['materials_per_split'][s]})" for s in splits]
+    ax.bar(labels, on, color="tab:blue", label="on zone")
+    bars = ax.bar(labels, off, bottom=on, color="tab:orange", label="off zone")
+    _bar_labels(ax, bars, np.add(on, off))
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_ylim(0, max(np.add(on, off).max(), 1) * 1.3)
     ax.set_ylabel("patterns")
-    ax.set_title("(b) patterns per split", loc="left", fontsize=9)
+    ax.set_title("(b) patterns per split (systems)", loc="left", fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="upper right")
 
 
@@ -382,7 +381,7 @@ def _draw_tilts(ax, summary):
     secondary.tick_params(labelsize=7)
     ax.set_title(f"(e) mistilt ({orientations['random']} random orientations not shown)",
                  loc="left", fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    ax.legend(fontsize=7, frameon=False, loc="upper center")
 
 
 def _draw_semiangles(ax, summary):
@@ -398,13 +397,14 @@ def _draw_semiangles(ax, summary):
 def _setting_line(summary, library_hash):
     setting = summary["simulation_setting"]
     energies = ", ".join(f"{e:g}" for e in summary["energy_kv"])
-    parts = [f"{energies} kV",
-             f"multislice {setting.get('gpts', '?')} pts / 46.08 Å "
-             f"(Δx = {setting.get('sampling_A', float('nan')):.3f} Å), "
-             f"{setting.get('slice_thickness_A', '?')} Å slices, {setting.get('projection', '?')} "
-             "projection, " + ("static lattice" if not setting.get("frozen_phonons")
-                               else f"{setting['frozen_phonons']} frozen phonons"),
-             f"{summary['pattern_size']}² px at {summary['reciprocal_pixel_size_inv_A']:.4f} Å⁻¹"]
+    lattice = ("static lattice" if not setting.get("frozen_phonons")
+               else f"{setting['frozen_phonons']} frozen phonons")
+    pixel = summary["reciprocal_pixel_size_inv_A"]
+    multislice = (f"multislice {setting.get('gpts', '?')} pts / 46.08 Å "
+                  f"(Δx = {setting.get('sampling_A', float('nan')):.3f} Å), "
+                  f"{setting.get('slice_thickness_A', '?')} Å slices, "
+                  f"{setting.get('projection', '?')} projection, {lattice}")
+    parts = [f"{energies} kV", multislice, f"{summary['pattern_size']}² px at {pixel:.4f} Å⁻¹"]
     if library_hash:
         parts.append(f"library {library_hash}")
     return "; ".join(parts)
