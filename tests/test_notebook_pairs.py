@@ -1,10 +1,12 @@
 """Each notebook is a jupytext pair: the .py is the source, the .ipynb its
 executed default-scale copy. The two must hold the same cells."""
 
+import json
+
 import jupytext
 import pytest
 
-from fcunet_lib import runner
+from fcunet_lib import config, runner
 
 SOURCES = runner.list_notebooks()
 
@@ -30,10 +32,24 @@ def test_parameters_cell_declares_scale(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_committed_notebook_carries_outputs_without_papermill_leftovers(source):
+def test_committed_default_results_come_with_an_executed_notebook(source):
+    """A notebook whose results are committed in figures/ (the default run)
+    must be committed executed, so readers see the outputs behind them."""
+    results = [config.figures_dir() / f"{name}.json" for name in config.NOTEBOOK_RESULTS[source.stem][1]]
+    if not any(path.is_file() for path in results):
+        pytest.skip(f"{source.stem} has no default-scale results committed yet")
     notebook = jupytext.read(source.with_suffix(".ipynb"))
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert any(c.get("outputs") for c in code), "commit the default-scale executed notebook"
+    for path in results:
+        assert path.is_file(), f"{path.name} missing although the notebook ran at default"
+        assert json.loads(path.read_text())["scale"] == "default"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_notebook_has_no_papermill_leftovers(source):
+    notebook = jupytext.read(source.with_suffix(".ipynb"))
+    code = [c for c in notebook.cells if c.cell_type == "code"]
     for cell in code:
         assert "injected-parameters" not in cell.metadata.get("tags", [])
         if cell.get("outputs"):
