@@ -396,6 +396,8 @@ _PRESETS: dict[str, Scale] = {
             zone_axes_per_system=5,
             random_orientations_per_system=5,
             max_mistilt_deg=5.0,
+            # the paper's off-zone patterns are its random orientations
+            mistilts_per_zone_axis=0,
             semiangles_per_orientation=3,
         ),
         training=TrainingSettings(

@@ -33,7 +33,8 @@ import numpy as np
 from . import config
 from .library import Job, assign_splits, build_library, estimate_cost, job_id_for
 
-__all__ = ["plan_library", "JobRunner", "library_folder", "ensure_library", "library_metadata"]
+__all__ = ["plan_library", "JobRunner", "library_folder", "ensure_library", "library_metadata",
+           "estimate_scale", "jobs_per_system", "plan_digest"]
 
 
 def _material_plan(material, index: int, sim: config.SimulationSettings, seed: int) -> list[dict]:
@@ -189,6 +190,42 @@ def library_metadata(scale: str, table, setting) -> dict:
     }
 
 
+def jobs_per_system(sim: config.SimulationSettings) -> int:
+    """Multislice runs per crystal system planned by :func:`plan_library`
+    (when every requested zone axis orients cleanly)."""
+    orientations = (sim.zone_axes_per_system * (1 + sim.mistilts_per_zone_axis)
+                    + sim.random_orientations_per_system)
+    return orientations * sim.semiangles_per_orientation
+
+
+def estimate_scale(scale: str, *, workers: int = 2) -> dict:
+    """Cost of a scale's library from its settings alone (no materials needed).
+
+    The dry run of ``fcunet library --scale paper --dry-run``: selecting 1000
+    crystal systems takes tens of minutes, the estimate milliseconds.
+
+    Returns
+    -------
+    dict
+        ``systems``, ``jobs``, ``patterns``, ``storage_gb`` (uncompressed
+        float16) and ``hours`` on ``workers`` cores (≈ 1 s per 25-thickness
+        series per core at 384² gpts, measured; see benchmarks/simulate.py).
+    """
+    cfg = config.get_scale(scale)
+    sim = cfg.simulation
+    systems = cfg.materials.n_systems
+    n_jobs = systems * jobs_per_system(sim)
+    thick = tuple(sim.thicknesses_nm)
+    template = Job(job_id="", index=0, material_id="", prototype="", orientation="zone_axis",
+                   zone_axis=(0, 0, 1), rotation_seed=None, tilt_mrad=(0.0, 0.0),
+                   zone="on_zone", semiangle_mrad=sim.semiangles_mrad[0],
+                   energy_kv=sim.energy_kv, thicknesses_nm=thick, split="train", seed=0)
+    one = estimate_cost([template], pattern_size=sim.pattern_size, workers=workers)
+    return {"scale": cfg.name, "systems": systems, "jobs": n_jobs,
+            "patterns": n_jobs * len(thick), "storage_gb": one["storage_gb"] * n_jobs,
+            "hours": one["hours"] * n_jobs}
+
+
 def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
                    workers: int | None = None, dry_run: bool = False,
                    max_jobs: int | None = None) -> dict:
@@ -215,8 +252,11 @@ def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
     from . import materials, simulate
 
     cfg = config.get_scale(scale)
-    table = materials.ensure_materials(cfg.materials, config.scale_data_dir(cfg.name) / "materials",
-                                       seed=seed)
+    materials_folder = config.scale_data_dir(cfg.name) / "materials"
+    if dry_run and not (materials_folder / "manifest.json").is_file():
+        return {"folder": None, "estimate": estimate_scale(cfg.name, workers=workers or 2),
+                "note": "estimated from the scale's settings; no materials table selected yet"}
+    table = materials.ensure_materials(cfg.materials, materials_folder, seed=seed)
     jobs = plan_library(table, cfg.simulation, seed=seed)
     estimate = estimate_cost(jobs, pattern_size=cfg.simulation.pattern_size,
                              workers=workers or 2)

@@ -1,0 +1,63 @@
+import dataclasses
+
+import pytest
+
+from fcunet_lib import config, library_plan, materials
+
+
+@pytest.fixture(scope="module")
+def small_table():
+    named = materials.named_materials()
+    return materials.MaterialsTable(tuple(m for m in named if m.id in ("named-Si", "named-h-BN")),
+                                    {})
+
+
+def test_paper_dry_run_matches_the_papers_library_size():
+    estimate = library_plan.estimate_scale("paper")
+    assert estimate["systems"] == 1000
+    assert estimate["jobs"] == 30_000  # 1000 systems x 10 orientations x 3 semiangles
+    assert estimate["patterns"] == 750_000
+    assert 100 < estimate["storage_gb"] < 300 and estimate["hours"] > 1
+
+
+def test_plan_is_deterministic_labelled_and_split_by_material(small_table):
+    sim = config.get_scale("smoke").simulation
+    jobs = library_plan.plan_library(small_table, sim, seed=3)
+    again = library_plan.plan_library(small_table, sim, seed=3)
+    assert [j.to_dict() for j in jobs] == [j.to_dict() for j in again]
+    assert len(jobs) == 2 * library_plan.jobs_per_system(sim)
+    for job in jobs:
+        assert job.zone in ("on_zone", "off_zone")
+        if job.zone == "on_zone":
+            assert job.orientation == "zone_axis" and job.tilt_mrad == (0.0, 0.0)
+        elif job.orientation == "zone_axis":
+            tilt_deg = (job.tilt_mrad[0] ** 2 + job.tilt_mrad[1] ** 2) ** 0.5 * 0.180 / 3.14159
+            assert sim.min_off_zone_deg - 1e-6 <= tilt_deg <= sim.max_mistilt_deg + 1e-6
+    splits = {}
+    for job in jobs:
+        splits.setdefault(job.material_id, set()).add(job.split)
+    assert all(len(s) == 1 for s in splits.values())
+    other = library_plan.plan_library(small_table, sim, seed=4)
+    assert [j.job_id for j in other] != [j.job_id for j in jobs]
+
+
+def test_semiangles_per_orientation(small_table):
+    sim = dataclasses.replace(config.get_scale("smoke").simulation, semiangles_mrad=(1.0, 2.0, 4.0),
+                              semiangles_per_orientation=3)
+    jobs = library_plan.plan_library(small_table, sim)
+    assert {j.semiangle_mrad for j in jobs} == {1.0, 2.0, 4.0}
+    with pytest.raises(ValueError, match="semiangles_per_orientation"):
+        dataclasses.replace(sim, semiangles_mrad=(2.0,))
+
+
+def test_empty_table_is_rejected():
+    with pytest.raises(ValueError, match="empty"):
+        library_plan.plan_library(materials.MaterialsTable((), {}),
+                                  config.get_scale("smoke").simulation)
+
+
+def test_folder_is_keyed_by_plan(small_table):
+    sim = config.get_scale("smoke").simulation
+    a = library_plan.plan_digest(library_plan.plan_library(small_table, sim, seed=0), {"x": 1})
+    b = library_plan.plan_digest(library_plan.plan_library(small_table, sim, seed=1), {"x": 1})
+    assert a != b and library_plan.library_folder("smoke", a).name == f"library-{a}"
