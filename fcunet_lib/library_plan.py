@@ -139,20 +139,14 @@ class JobRunner:
             structure, thickness_nm=max(job.thicknesses_nm), seed=job.rotation_seed)
 
     def __call__(self, job: Job) -> dict:
-        from . import simulate, targets
+        from . import simulate
 
-        setting = simulate.SimulationSetting(**self.setting)
-        crystal = self.crystal(job)
-        cbed, probe, meta = simulate.simulate_cbed_series(
-            crystal, energy_kv=job.energy_kv, semiangle_mrad=job.semiangle_mrad,
+        result = simulate.simulate_with_target(
+            self.crystal(job), energy_kv=job.energy_kv, semiangle_mrad=job.semiangle_mrad,
             thicknesses_nm=job.thicknesses_nm, tilt_mrad=job.tilt_mrad,
-            pattern_size=self.pattern_size, setting=setting, seed=job.seed,
-            return_metadata=True)
-        target = targets.structure_factor_target(
-            crystal, thicknesses_nm=meta["thicknesses_nm"], pattern_size=self.pattern_size,
-            tilt_mrad=job.tilt_mrad, parametrization=setting.parametrization,
-            thermal_sigma_A=setting.thermal_sigma_A)
-        return {"cbed": cbed, "probe": probe, "target": target}
+            pattern_size=self.pattern_size, setting=simulate.SimulationSetting(**self.setting),
+            seed=job.seed)
+        return {key: result[key] for key in ("cbed", "probe", "target")}
 
 
 def plan_digest(jobs, metadata: dict) -> str:
