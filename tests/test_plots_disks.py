@@ -1,0 +1,64 @@
+"""The Fig. 2 helpers of fcunet_lib.plots.disks on hand-built cases."""
+
+import numpy as np
+import pytest
+
+from fcunet_lib.plots import disks as fig2
+
+
+def disk_probe(n=32, radius=3.0):
+    x, y = np.meshgrid(np.arange(n) - n // 2, np.arange(n) - n // 2, indexing="ij")
+    return (np.hypot(x, y) <= radius).astype(float)
+
+
+def test_probe_groups_follow_identical_probes():
+    a, b = disk_probe(radius=2), disk_probe(radius=4)
+    groups = fig2.probe_groups(np.stack([a, b, a, b, b]))
+    assert [g.tolist() for g in groups] == [[0, 2], [1, 3, 4]]
+
+
+def test_overlap_is_probe_diameter_against_closest_peaks():
+    probe = disk_probe(radius=3.0)
+    near = np.array([[10, 10, 1.0], [10, 15, 1.0]])   # 5 px apart < 6 px diameter
+    far = np.array([[10, 10, 1.0], [10, 20, 1.0]])    # 10 px apart
+    assert fig2.overlaps(near, probe)
+    assert not fig2.overlaps(far, probe)
+    assert not fig2.overlaps(near[:1], probe)
+
+
+def test_categories_and_balanced_selection():
+    categories = fig2.assign_categories(
+        ["on_zone", "on_zone", "on_zone", "off_zone"], [4.0, 30.0, 30.0, 4.0],
+        [False, False, True, False], thick_min_nm=25)
+    assert categories.tolist() == ["thin", "thick", "overlapping", "off_zone"]
+    many = np.array(["thin"] * 10 + ["thick"] * 2 + ["off_zone"] * 5)
+    chosen = fig2.select_patterns(many, 6, seed=1)
+    assert len(chosen) == 6 and (np.diff(chosen) > 0).all()
+    assert set(many[chosen]) == {"thin", "thick", "off_zone"}
+    assert (fig2.select_patterns(many, 6, seed=1) == chosen).all()
+    with pytest.raises(ValueError):
+        fig2.assign_categories(["on_zone"], [1.0, 2.0], [False], thick_min_nm=25)
+    with pytest.raises(ValueError):
+        fig2.select_patterns(many, 0)
+
+
+def test_background_keeps_intensity_and_direct_beam_removal():
+    probe = disk_probe()
+    cbed = np.stack([probe * 2.0])
+    mixed = fig2.with_background(cbed, probe[None], weight=0.1, q_l_px=4.0)
+    assert mixed.sum() == pytest.approx(cbed.sum(), rel=1e-5)
+    assert not np.allclose(mixed, cbed)
+    peaks = np.array([[16.0, 16.0, 5.0], [16.0, 26.0, 1.0]])
+    kept = fig2.without_direct_beam(peaks, 32)
+    assert kept.tolist() == [[16.0, 26.0, 1.0]]
+
+
+def test_accuracy_and_category_means():
+    truth = np.array([[10.0, 10.0, 1.0], [20.0, 20.0, 1.0]])
+    assert fig2.accuracy(truth, truth) == pytest.approx(1.0)
+    assert fig2.accuracy(np.array([[10.0, 10.0, 0.0]]), truth) == 0.0
+    half = fig2.accuracy(truth[:1], truth)
+    assert 0 < half < 1
+    means = fig2.category_means([1.0, 0.5, 0.0], ["thin", "thin", "off_zone"])
+    assert means["thin"] == 0.75 and means["off_zone"] == 0.0 and means["all"] == 0.5
+    assert means["thick"] is None
