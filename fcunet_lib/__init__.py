@@ -41,9 +41,11 @@ _SUBMODULES = {
     "runner",
     "simulate",
     "strain",
+    "strain_cli",
     "targets",
     "train",
     "training_run",
+    "userdata",
 }
 
 # Public functions re-exported at the top level: name -> submodule.

@@ -21,6 +21,11 @@ Build the simulation library of a scale (resumable; ``--dry-run`` prints its cos
 Train and ship one network (resumable)::
 
     fcunet train --scale default --model fcunet
+
+Strain maps of your own 4D-STEM file (py4DSTEM-readable .h5 and a PNG overview)::
+
+    fcunet strain scan.dm4 --probe vacuum.npy --pixel-size 0.0217 --method correlation \
+        --reference 0:10,0:10 --out results/scan
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import argparse
 import json
 import sys
 
-from . import config
+from . import config, strain_cli
 
 __all__ = ["main", "build_parser"]
 
@@ -72,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", required=True, choices=("unet", "spectral_unet", "fcunet"))
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
+
+    strain_cli.add_parser(sub)
     return parser
 
 
@@ -127,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     commands = {"reproduce": _cmd_reproduce, "scales": _cmd_scales,
-                "notebooks": _cmd_notebooks, "library": _cmd_library, "train": _cmd_train}
+                "notebooks": _cmd_notebooks, "library": _cmd_library, "train": _cmd_train,
+                "strain": strain_cli.run}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, runner.NotebookFailed) as error:
