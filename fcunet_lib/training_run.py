@@ -16,13 +16,46 @@ from pathlib import Path
 
 from . import config
 
-__all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder"]
+__all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
+           "require_models", "load_scale_models"]
 
 
 def scale_models_dir(scale: str) -> Path:
     """Where the models of a scale live: ``models/`` for ``default``."""
     name = config.get_scale(scale).name
     return config.models_dir() if name == "default" else config.scale_data_dir(name) / "models"
+
+
+def require_models(names, folder, *, scale: str) -> None:
+    """Raise a clear error if a network has no model in ``folder``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the missing networks and the notebook that trains them.
+    """
+    from . import model_store
+
+    missing = [name for name in names if name not in model_store.shipped_models(folder=folder)]
+    if missing:
+        raise FileNotFoundError(
+            f"no trained {', '.join(missing)} model in {folder}: run notebook 04_train at scale "
+            f"{scale!r} first (`fcunet reproduce --scale {scale} --only 04`)")
+
+
+def load_scale_models(scale: str, names) -> dict:
+    """Load the trained models of a scale (sha256-checked), by name.
+
+    Raises
+    ------
+    FileNotFoundError
+        If one is missing, naming the notebook that trains it.
+    """
+    from . import model_store
+
+    folder = scale_models_dir(scale)
+    require_models(names, folder, scale=scale)
+    return {name: model_store.load_model(name, folder=folder) for name in names}
 
 
 def train_options(scale: str, *, seed: int = 0):

@@ -63,8 +63,7 @@ print("models folder:", models_folder)
 
 # %%
 # Load the three models, checking their checksums (≈ 5 s).
-fl.plots.training.require_models(names, models_folder, scale=scale)
-models = {name: fl.model_store.load_model(name, folder=models_folder) for name in names}
+models = fl.training_run.load_scale_models(scale, names)
 cards = {name: model.card for name, model in models.items()}
 for name, card in cards.items():
     print(f"{name:14s} {card['parameters']:>10,d} parameters, trained on {card['library_folder']}"

@@ -58,13 +58,7 @@ import fcunet_lib.training_run
 
 cfg = fl.config.get_scale(scale)
 pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
-models_folder = fl.training_run.scale_models_dir(scale)
-try:
-    model = fl.model_store.load_model("fcunet", folder=models_folder)
-except FileNotFoundError as missing:
-    raise FileNotFoundError(
-        f"no FCU-Net model for scale {scale!r} in {models_folder}: run notebook 04 at this scale "
-        f"first (`fcunet reproduce --scale {scale} --only 04`)") from missing
+model = fl.training_run.load_scale_models(scale, ["fcunet"])["fcunet"]  # sha256-checked
 folder = fl.library_plan.ensure_library(scale, seed=seed)["folder"]  # builds or resumes it if needed
 library_hash = fl.library.library_hash(folder)
 print(f"library {folder.name} ({library_hash}); FCU-Net {model.card['command']} "

@@ -53,13 +53,7 @@ cfg = fl.config.get_scale(scale)
 n_x, n_y = cfg.evaluation.scan_shape
 pattern_size = cfg.simulation.pattern_size
 pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE  # patterns are simulated on the model's own grid
-models_folder = fl.training_run.scale_models_dir(scale)
-try:
-    model = fl.model_store.load_model("fcunet", folder=models_folder)
-except FileNotFoundError as missing:
-    raise FileNotFoundError(
-        f"no FCU-Net model for scale {scale!r} in {models_folder}: run notebook 04 at this scale "
-        f"first (`fcunet reproduce --scale {scale} --only 04`)") from missing
+model = fl.training_run.load_scale_models(scale, ["fcunet"])["fcunet"]  # sha256-checked
 sample = fl.multilayer.fig3_multilayer(n_x, step_nm=step_nm, thickness_nm=thickness_nm)
 DATASETS = ("on_zone", "mistilt")
 METHODS = fl.plots.strain.METHODS

@@ -11,6 +11,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("FCUNET_PROGRESS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import pytest  # noqa: E402
 
 
 def pytest_configure(config):
@@ -22,3 +23,15 @@ def pytest_collection_modifyitems(session, config, items):
     late = [item for item in items if item.get_closest_marker("after_notebooks")]
     early = [item for item in items if not item.get_closest_marker("after_notebooks")]
     items[:] = early + late
+
+
+@pytest.fixture(scope="module")
+def quick_abtem():
+    """abTEM with estimated FFTW plans and no progress bars, for one test module.
+
+    FFTW_MEASURE planning costs seconds per new size; estimates are enough here.
+    """
+    abtem = pytest.importorskip("abtem")
+    with abtem.config.set({"fftw.planning_effort": "FFTW_ESTIMATE",
+                           "diagnostics.progress_bar": False}):
+        yield

@@ -10,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-from fcunet_lib import models
+from fcunet_lib import models, training_run
 from fcunet_lib.plots import training
 
 TINY = {"input_size": 64, "base_filters": 2, "levels": 2, "convs_per_block": 1, "dropout": 0.1}
@@ -128,7 +128,7 @@ def test_plot_fig7_needs_architectures():
 # --------------------------------------------------------------------------- #
 def test_require_models_names_the_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="04_train"):
-        training.require_models(["fcunet"], tmp_path, scale="smoke")
+        training_run.require_models(["fcunet"], tmp_path, scale="smoke")
 
 
 def test_check_same_plan(tmp_path):

@@ -17,13 +17,7 @@ abtem = pytest.importorskip("abtem")
 SI_A = 5.431
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quick_fftw():
-    # FFTW_MEASURE planning costs seconds per new size; estimates are enough here.
-    with abtem.config.set(
-        {"fftw.planning_effort": "FFTW_ESTIMATE", "diagnostics.progress_bar": False}
-    ):
-        yield
+pytestmark = pytest.mark.usefixtures("quick_abtem")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ __all__ = [
     "pick_examples",
     "plot_fig7",
     "plot_table1",
-    "require_models",
     "select_test_patterns",
     "ssim_breakdown",
     "table1_examples",
@@ -469,23 +468,6 @@ def plot_fig7(archs: list[dict], cards: dict, *, provenance: str, scale: str):
 # --------------------------------------------------------------------------- #
 # Table I: data and numbers
 # --------------------------------------------------------------------------- #
-def require_models(names, folder, *, scale: str) -> None:
-    """Raise a clear error if a network has no model in ``folder``.
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming the missing networks and the notebook that trains them.
-    """
-    from fcunet_lib import model_store
-
-    missing = [name for name in names if name not in model_store.shipped_models(folder=folder)]
-    if missing:
-        raise FileNotFoundError(
-            f"no trained {', '.join(missing)} model in {folder}: run notebook 04_train at scale "
-            f"{scale!r} first (`fcunet reproduce --scale {scale} --only 04`)")
-
-
 def check_same_plan(cards: dict, library_folder) -> None:
     """Check that every model was trained on the library plan of ``library_folder``.
 
