@@ -39,6 +39,7 @@ _SUBMODULES = {
     "progress",
     "results",
     "runner",
+    "sige",
     "simulate",
     "strain",
     "strain_cli",

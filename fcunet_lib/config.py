@@ -349,7 +349,7 @@ _PRESETS: dict[str, Scale] = {
             max_mistilt_deg=4.0,
         ),
         training=TrainingSettings(
-            base_filters=8, levels=5, convs_per_block=2, dropout=0.1, batch_size=16, epochs=3
+            base_filters=8, levels=5, convs_per_block=2, dropout=0.1, batch_size=16, epochs=4
         ),
         evaluation=EvaluationSettings(test_patterns=300, scan_shape=(20, 20), mc_passes=3),
     ),

@@ -76,6 +76,7 @@ __all__ = [
     "column_crystal",
     "reciprocal_basis_px",
     "simulate_column",
+    "ALLOY_POOL",
     "simulate_scan",
     "virtual_bright_field",
     "reference_mask",
@@ -383,7 +384,7 @@ def column_crystal(a_x_A: float, a_yz_A: float):
 
 
 def simulate_column(spec: ColumnSpec, *, energy_kv: float, semiangle_mrad: float,
-                    thickness_nm: float, pattern_size: int, setting=None):
+                    thickness_nm, pattern_size: int, setting=None, alloy_seed: int | None = None):
     """Multislice CBED pattern of one position: a bulk virtual crystal (abTEM).
 
     The potential slices of the all-Si and the all-Ge cell are built with
@@ -394,62 +395,123 @@ def simulate_column(spec: ColumnSpec, *, energy_kv: float, semiangle_mrad: float
     probe's maximum, exactly as :func:`fcunet_lib.simulate.simulate_cbed_series`
     does for the library.
 
+    With ``alloy_seed`` the crystal is a *random* alloy instead: a pool of
+    :data:`ALLOY_POOL` four-atom cells whose sites are Ge or Si, exactly
+    ``round(4 · pool · x)`` of them Ge, and every unit cell of the crystal
+    draws one member of the pool (abTEM's ``CrystalPotential`` mosaic, seeded),
+    so the alloy's disorder scatters diffusely between the disks.
+
     Parameters
     ----------
     spec : ColumnSpec
         Local lattice, composition and tilt.
-    energy_kv, semiangle_mrad, thickness_nm : float
-        Beam energy [kV], convergence semiangle [mrad], thickness [nm].
+    energy_kv, semiangle_mrad : float
+        Beam energy [kV], convergence semiangle [mrad].
+    thickness_nm : float or sequence of float
+        Thickness [nm]; a strictly increasing sequence gives a thickness
+        series from the one multislice run (exit planes).
     pattern_size : int
         Stored pattern size N [pixels].
     setting : SimulationSetting, optional
         Numerical setting (default: the library's).
+    alloy_seed : int, optional
+        None (default): the virtual crystal. An integer: the random alloy,
+        seeded (the same seed gives the same bytes).
 
     Returns
     -------
     pattern, probe : ndarray of shape (N, N), float32
+        For a sequence of thicknesses ``pattern`` has shape (n_thicknesses, N, N).
     """
     import abtem
 
     from fcunet_lib import simulate
 
     setting = simulate.DEFAULT_SETTING if setting is None else setting
+    series = np.ndim(thickness_nm) > 0
+    thicknesses = list(np.atleast_1d(np.asarray(thickness_nm, dtype=float)))
+    if alloy_seed is not None and (isinstance(alloy_seed, bool) or not isinstance(alloy_seed, (int, np.integer))
+                                   or alloy_seed < 0):
+        raise ValueError(f"alloy_seed must be None (virtual crystal) or a non-negative integer; got {alloy_seed!r}")
     crystal = column_crystal(spec.a_x_A, spec.a_yz_A)
     grid = simulate.simulation_grid(crystal, setting)
     size = simulate._check_pattern_size(pattern_size, grid, setting)
-    plan = simulate._slice_plan(crystal, [thickness_nm], setting)
+    plan = simulate._slice_plan(crystal, thicknesses, setting)
     simulate._validate_probe(energy_kv, semiangle_mrad, spec.tilt_mrad, setting)
     options = {"gpts": grid["unit_gpts"], "slice_thickness": plan["slice_thickness_A"],
                "projection": setting.projection, "parametrization": setting.parametrization}
-    unit = crystal.atoms
+    repetitions = tuple(crystal.repetitions) + (plan["z_repetitions"],)
     # FFTW_ESTIMATE: a plan that depends only on the size, so the same column gives the same bytes
     # in every process (FFTW_MEASURE times candidate plans and may pick another one).
     with abtem.config.set({"diagnostics.progress_bar": False, "fftw.planning_effort": "FFTW_ESTIMATE"}):
-        slices = 0.0
-        for number, weight in ((14, 1.0 - spec.x_ge), (32, spec.x_ge)):
-            if weight == 0:
-                continue
-            atoms = unit.copy()
-            atoms.numbers[:] = number
-            built = abtem.Potential(atoms, **options).build().compute(scheduler="synchronous")
-            slices = slices + weight * np.asarray(built.array)
-        mixed = abtem.PotentialArray(slices, slice_thickness=built.slice_thickness, extent=built.extent)
-        potential = abtem.CrystalPotential(
-            mixed, repetitions=tuple(crystal.repetitions) + (plan["z_repetitions"],),
-            exit_planes=plan["exit_planes"])
+        if alloy_seed is None or spec.x_ge in (0.0, 1.0):
+            potential = abtem.CrystalPotential(_virtual_crystal_unit(crystal.atoms, spec.x_ge, options),
+                                               repetitions=repetitions, exit_planes=plan["exit_planes"])
+        else:
+            potential = abtem.CrystalPotential(
+                _random_alloy_pool(crystal.atoms, spec.x_ge, options, seed=int(alloy_seed)),
+                repetitions=repetitions, exit_planes=plan["exit_planes"], seeds=(int(alloy_seed),))
         extent = grid["extent_A"]
         probe = abtem.Probe(energy=energy_kv * 1e3, semiangle_cutoff=semiangle_mrad,
                             tilt=spec.tilt_mrad, extent=extent, gpts=grid["gpts"])
         exit_wave = probe.multislice(potential, scan=(extent[0] / 2, extent[1] / 2))
         pattern = exit_wave.diffraction_patterns(max_angle="cutoff").compute(scheduler="synchronous")
         vacuum = probe.build().diffraction_patterns(max_angle="cutoff").compute(scheduler="synchronous")
-    pattern = np.asarray(pattern.array, dtype=np.float64).reshape((-1,) + pattern.array.shape[-2:])[-1]
+    patterns = simulate._thickness_stack(pattern, len(thicknesses))
     vacuum = np.asarray(vacuum.array, dtype=np.float64).reshape(vacuum.array.shape[-2:])
     dk = grid["reciprocal_sampling"]
-    pattern = simulate._to_library_grid(pattern, dk, size)
+    patterns = simulate._to_library_grid(patterns, dk, size)
     vacuum = simulate._to_library_grid(vacuum, dk, size)
     peak = vacuum.max()
-    return (pattern / peak).astype(np.float32), (vacuum / peak).astype(np.float32)
+    patterns = (patterns / peak).astype(np.float32)
+    return (patterns if series else patterns[-1]), (vacuum / peak).astype(np.float32)
+
+
+#: Random-alloy cells in the pool a random-alloy column draws its unit cells from.
+ALLOY_POOL = 1024
+
+
+def _virtual_crystal_unit(unit, x_ge: float, options: dict):
+    """Potential slices of the unit cell with every site ``(1 − x) V_Si + x V_Ge``."""
+    import abtem
+
+    slices = 0.0
+    for number, weight in ((14, 1.0 - x_ge), (32, x_ge)):
+        if weight == 0:
+            continue
+        atoms = unit.copy()
+        atoms.numbers[:] = number
+        built = abtem.Potential(atoms, **options).build().compute(scheduler="synchronous")
+        slices = slices + weight * np.asarray(built.array)
+    return abtem.PotentialArray(slices, slice_thickness=built.slice_thickness, extent=built.extent)
+
+
+def _random_alloy_pool(unit, x_ge: float, options: dict, *, seed: int):
+    """A pool of :data:`ALLOY_POOL` unit cells with random Si/Ge sites, exactly ``x_ge`` Ge overall.
+
+    The infinite-projection potential is a sum over atoms, so each cell is
+    assembled from the potentials of single sites (one abTEM build per site
+    and species).
+    """
+    import abtem
+    from abtem.core.axes import FrozenPhononsAxis
+
+    single = {}
+    for site in range(len(unit)):
+        for number in (14, 32):
+            atom = unit[[site]].copy()
+            atom.numbers[:] = number
+            built = abtem.Potential(atom, **options).build().compute(scheduler="synchronous")
+            single[site, number] = np.asarray(built.array, dtype=np.float32)
+    slots = ALLOY_POOL * len(unit)
+    germanium = np.zeros(slots, dtype=bool)
+    germanium[: round(x_ge * slots)] = True
+    germanium = np.random.default_rng(seed).permutation(germanium).reshape(ALLOY_POOL, len(unit))
+    pool = np.zeros((ALLOY_POOL,) + single[0, 14].shape, dtype=np.float32)
+    for site in range(len(unit)):
+        pool += np.where(germanium[:, site, None, None, None], single[site, 32][None], single[site, 14][None])
+    return abtem.PotentialArray(pool, slice_thickness=built.slice_thickness, extent=built.extent,
+                                ensemble_axes_metadata=[FrozenPhononsAxis(_ensemble_mean=True)])
 
 
 # --------------------------------------------------------------------------- #

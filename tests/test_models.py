@@ -23,10 +23,31 @@ def _inputs(size, batch=2, seed=0):
     return [cbed, np.broadcast_to(probe[None, ..., None], cbed.shape).copy()]
 
 
+def _random_output_kernel(model, seed=0):
+    """Give the zero-initialised output convolution random weights, so an
+    untrained model's prediction depends on its input (and on dropout)."""
+    layer = model.get_layer("structure_factor")
+    kernel = layer.kernel
+    values = np.random.default_rng(seed).normal(0, 0.3, tuple(kernel.shape)).astype("float32")
+    kernel.assign(values)
+    return model
+
+
 @pytest.fixture(scope="module")
 def tiny_models():
     keras.utils.set_random_seed(0)
-    return {name: models.build_model(name, input_size=64, **TINY) for name in models.MODEL_NAMES}
+    return {name: _random_output_kernel(models.build_model(name, input_size=64, **TINY))
+            for name in models.MODEL_NAMES}
+
+
+@pytest.mark.parametrize("name", models.MODEL_NAMES)
+def test_untrained_network_predicts_the_empty_image(name):
+    # Zero-initialised output kernel (and zero bias): the starting point is the
+    # all-zero structure-factor image, whatever the input.
+    keras.utils.set_random_seed(0)
+    model = models.build_model(name, input_size=64, **TINY)
+    prediction = model.predict(_inputs(64), verbose=0)
+    assert prediction.shape == (2, 64, 64, 1) and not np.any(prediction)
 
 
 @pytest.mark.parametrize("size", [64, 128])
@@ -172,7 +193,8 @@ def test_mc_dropout_switch(tiny_models):
     assert not np.array_equal(first, second)
     assert not np.array_equal(direct, deterministic)
     np.testing.assert_array_equal(model.predict(data, verbose=0), deterministic)
-    assert models.set_mc_dropout(model, False) == 2 * TINY["levels"] + 1 + 1
+    # every block of the U-Net has dropout; the real head has none
+    assert models.set_mc_dropout(model, False) == 2 * TINY["levels"] + 1
 
 
 def test_predict_mc_mean_and_spread(tiny_models):

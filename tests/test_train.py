@@ -110,3 +110,29 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_library, tm
     other = train.TrainOptions(epochs=3, batch_size=4, seed=6)
     with pytest.raises(ValueError, match="other options"):
         train.train(build, data, val, tmp_path / "full", options=other)
+
+
+def test_spot_weighted_mse_matches_its_numpy_form():
+    rng = np.random.default_rng(3)
+    target = np.zeros((2, 8, 8, 1), np.float32)
+    target[0, 2, 3, 0], target[1, 5, 5, 0], target[1, 1, 1, 0] = 4.0, 2.0, 1.0
+    prediction = rng.normal(0, 0.5, target.shape).astype(np.float32)
+    weights = train.spot_weights(target, 20.0)
+    assert weights[0, 2, 3, 0] == pytest.approx(21.0) and weights[1, 1, 1, 0] == pytest.approx(11.0)
+    assert weights[0, 0, 0, 0] == 1.0
+    expected = (weights * (prediction - target) ** 2).mean(axis=(1, 2, 3)).mean()
+    loss = train.spot_weighted_mse(20.0)
+    assert float(loss(target, prediction)) == pytest.approx(expected, rel=1e-5)
+    assert float(loss(target, target)) == 0.0
+    # the same error costs more on a spot than on the empty background
+    on_spot, off_spot = target.copy(), target.copy()
+    on_spot[0, 2, 3, 0] += 1.0
+    off_spot[0, 0, 0, 0] += 1.0
+    assert float(loss(target, on_spot)) == pytest.approx(21 * float(loss(target, off_spot)))
+
+
+def test_spot_weight_zero_is_plain_mse():
+    target = np.abs(np.random.default_rng(4).normal(size=(3, 6, 6, 1))).astype(np.float32)
+    prediction = np.zeros_like(target)
+    plain = float(np.mean((target - prediction) ** 2))
+    assert float(train.spot_weighted_mse(0.0)(target, prediction)) == pytest.approx(plain, rel=1e-6)
