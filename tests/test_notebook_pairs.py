@@ -58,4 +58,8 @@ def test_committed_notebook_has_no_papermill_leftovers(source):
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_py_source_has_no_papermill_metadata(source):
-    assert "papermill" not in source.read_text()
+    # jupytext may write the filters of notebooks/jupytext.toml into the header
+    # ("-papermill" in *_metadata_filter): that line is the cure, not the disease
+    lines = [line for line in source.read_text().splitlines()
+             if not line.lstrip("# ").startswith(("cell_metadata_filter", "notebook_metadata_filter"))]
+    assert not [line for line in lines if "papermill" in line]
