@@ -46,6 +46,7 @@ _SUBMODULES = {
     "targets",
     "train",
     "training_run",
+    "tune",
     "userdata",
 }
 

@@ -22,6 +22,10 @@ Train and ship one network (resumable)::
 
     fcunet train --scale default --model fcunet
 
+Search hyper-parameters over the authors' ranges (needs ``pip install '.[tune]'``)::
+
+    fcunet tune --scale smoke --model fcunet --samples 2 --epochs 1
+
 Strain maps of your own 4D-STEM file (py4DSTEM-readable .h5 and a PNG overview)::
 
     fcunet strain scan.dm4 --probe vacuum.npy --pixel-size 0.0217 --method correlation \
@@ -78,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
+    tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")
+    tu.add_argument("--scale", default="smoke", choices=config.SCALE_NAMES,
+                    help="scale preset (default: %(default)s)")
+    tu.add_argument("--model", default="fcunet", choices=("unet", "spectral_unet", "fcunet"))
+    tu.add_argument("--samples", type=int, required=True, help="trials")
+    tu.add_argument("--epochs", type=int, required=True, help="epochs per trial")
+    tu.add_argument("--max-t", type=int, help="ASHA's longest trial [epochs] (default --epochs)")
+    tu.add_argument("--grace-period", type=int, help="ASHA grace period [epochs] (default 20)")
+    tu.add_argument("--max-jobs", type=int, help="library jobs per split (smaller trials)")
+    tu.add_argument("--seed", type=int, default=0)
+
     strain_cli.add_parser(sub)
     return parser
 
@@ -128,6 +143,18 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_tune(args) -> int:
+    from .tune import run_search
+
+    found = run_search(args.scale, args.model, num_samples=args.samples,
+                       epochs_per_trial=args.epochs, max_t=args.max_t,
+                       grace_period=args.grace_period, seed=args.seed, max_jobs=args.max_jobs)
+    print(json.dumps({"best_config": found.best_config, "best_val_mae": found.best_val_mae,
+                      "best_run_folder": found.best_run_folder, "searcher": found.searcher,
+                      "trials": found.trials}, indent=2, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fcunet`` console script; returns the exit code."""
     from . import runner
@@ -135,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"reproduce": _cmd_reproduce, "scales": _cmd_scales,
                 "notebooks": _cmd_notebooks, "library": _cmd_library, "train": _cmd_train,
-                "strain": strain_cli.run}
+                "tune": _cmd_tune, "strain": strain_cli.run}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, runner.NotebookFailed) as error:

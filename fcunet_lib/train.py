@@ -386,11 +386,25 @@ def train(build: Callable[[], object], train_data: dict, validation_data: dict, 
     """
     import keras
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state_path = folder / "state.json"
+    # The policy is global in Keras: restore it so that a mixed-precision run
+    # does not change the dtype of networks built after it.
+    previous_policy = keras.mixed_precision.global_policy()
     if options.mixed_precision:
         keras.mixed_precision.set_global_policy(options.mixed_precision)
+    try:
+        return _train_in_folder(build, train_data, validation_data, Path(folder),
+                                options=options, stop_after_epoch=stop_after_epoch,
+                                verbose=verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train_in_folder(build, train_data, validation_data, folder: Path, *, options,
+                     stop_after_epoch, verbose) -> dict:
+    import keras
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state_path = folder / "state.json"
     if state_path.is_file():
         state = json.loads(state_path.read_text())
         if state["options"] != json.loads(json.dumps(options.to_dict())):

@@ -26,7 +26,8 @@ def test_generated_environment_files_match_pyproject():
 
 def test_dependencies_are_pinned():
     project = _project()
-    for dep in project["dependencies"] + project["optional-dependencies"]["test"]:
+    extras = [dep for group in project["optional-dependencies"].values() for dep in group]
+    for dep in project["dependencies"] + extras:
         assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.]*", dep), dep
 
 

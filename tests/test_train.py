@@ -112,6 +112,30 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_library, tm
         train.train(build, data, val, tmp_path / "full", options=other)
 
 
+
+def test_mixed_bfloat16_run_is_finite_reloads_and_restores_the_policy(tiny_library, tmp_path):
+    import keras
+
+    from fcunet_lib import models
+
+    architecture = {**models.model_config("smoke"), "input_size": N}
+    data = train.load_split(tiny_library, "train")
+    val = train.load_split(tiny_library, "validation")
+    options = train.TrainOptions(epochs=1, batch_size=4, seed=2, augment=None,
+                                 mixed_precision="mixed_bfloat16")
+    before = keras.mixed_precision.global_policy().name
+    state = train.train(lambda: models.build_model("fcunet", **architecture), data, val,
+                        tmp_path / "run", options=options)
+    assert keras.mixed_precision.global_policy().name == before
+    assert keras.layers.Dense(1).dtype_policy.name == before
+    assert np.isfinite(state["history"]["loss"][0]) and np.isfinite(state["history"]["val_loss"][0])
+    model = keras.saving.load_model(tmp_path / "run" / state["checkpoint"])
+    policies = {type(layer).__name__: layer.dtype_policy.name for layer in model.layers}
+    assert policies["ComplexConv2D"] == "mixed_bfloat16", policies
+    inputs, _ = train.make_epoch(val, epoch=0, seed=2, settings=None, shuffle=False)
+    prediction = model.predict(inputs, verbose=0)
+    assert prediction.dtype == np.float32 and np.isfinite(prediction).all()
+
 def test_spot_weighted_mse_matches_its_numpy_form():
     rng = np.random.default_rng(3)
     target = np.zeros((2, 8, 8, 1), np.float32)
