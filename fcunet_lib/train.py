@@ -409,6 +409,7 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
         state = json.loads(state_path.read_text())
         if state["options"] != json.loads(json.dumps(options.to_dict())):
             raise ValueError(f"{folder} holds a run with other options: use a new folder")
+        _spot_mse_class(), _noam_schedule_class()  # register the compiled loss and schedule first
         with _strategy_scope(options.strategy):
             model = keras.saving.load_model(folder / state["checkpoint"])
         _restore_rng_state(model, folder / state["rng_state"])

@@ -63,7 +63,8 @@ def train_options(scale: str, *, seed: int = 0):
     from .train import TrainOptions
 
     training = config.get_scale(scale).training
-    return TrainOptions(epochs=training.epochs, batch_size=training.batch_size, seed=seed)
+    return TrainOptions(epochs=training.epochs, batch_size=training.batch_size, seed=seed,
+                        loss=training.loss, spot_weight=training.spot_weight)
 
 
 def train_command(scale: str, name: str, seed: int) -> str:

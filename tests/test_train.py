@@ -160,3 +160,29 @@ def test_spot_weight_zero_is_plain_mse():
     prediction = np.zeros_like(target)
     plain = float(np.mean((target - prediction) ** 2))
     assert float(train.spot_weighted_mse(0.0)(target, prediction)) == pytest.approx(plain, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_spot_mse_run_resumes_in_a_new_process(tiny_library, tmp_path):
+    # The compiled loss is a custom Keras class: a fresh process must find it
+    # registered when it loads the checkpoint to resume.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        from fcunet_lib import models, train
+        data = train.load_split({str(tiny_library)!r}, "train")
+        val = train.load_split({str(tiny_library)!r}, "validation")
+        options = train.TrainOptions(epochs=2, batch_size=4, seed=2, loss="spot_mse", spot_weight=50.0)
+        build = lambda: models.build_model("fcunet", input_size={N}, base_filters=2, levels=2,
+                                           convs_per_block=1, dropout=0.0)
+        state = train.train(build, data, val, {str(tmp_path / "run")!r}, options=options,
+                            stop_after_epoch=int(__import__("sys").argv[1]))
+        print("EPOCHS", state["epochs_done"])
+    """)
+    for stop, done in ((0, 1), (1, 2)):
+        out = subprocess.run([sys.executable, "-c", script, str(stop)], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert f"EPOCHS {done}" in out.stdout
