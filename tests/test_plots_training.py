@@ -240,3 +240,12 @@ def test_paper_values_are_table_i():
         "spectral_unet": {"on_zone": 0.926, "off_zone": 0.781},
         "fcunet": {"on_zone": 0.948, "off_zone": 0.880},
     }
+
+
+def test_loss_label_names_the_cards_loss():
+    from fcunet_lib.plots.training import loss_label
+
+    assert loss_label({"a": {"options": {"loss": "mse"}}}) == "MSE"
+    spot = {"options": {"loss": "spot_mse", "spot_weight": 100.0}}
+    assert loss_label({"a": spot, "b": spot}) == "spot-weighted MSE (w = 100)"
+    assert loss_label({"a": spot, "b": {"options": {"loss": "mae"}}}) == "MAE / spot-weighted MSE (w = 100)"

@@ -342,6 +342,18 @@ def _duration(seconds) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def loss_label(cards: dict) -> str:
+    """Name of the training loss the cards share, e.g. ``"MSE"`` or
+    ``"spot-weighted MSE (w = 100)"`` (from each card's ``options``)."""
+    names = set()
+    for card in cards.values():
+        options = card.get("options", {})
+        loss = options.get("loss", "mse")
+        names.add(f"spot-weighted MSE (w = {options.get('spot_weight', 20.0):g})"
+                  if loss == "spot_mse" else loss.upper())
+    return " / ".join(sorted(names)) or "MSE"
+
+
 def _draw_curves(ax, cards: dict, key: str, ylabel: str):
     from matplotlib.ticker import MaxNLocator
 
@@ -403,7 +415,7 @@ def _training_table(ax, training: dict, cards: dict, provenance: str):
                        for name, t in training.items() if t["command"]})
     hashes = sorted({str(c.get("library_hash")) for c in cards.values()})
     lines = [f"models: {provenance}",
-             f"trained on: {machines} (CPU); loss = MSE of targets × target_scale",
+             f"trained on: {machines} (CPU); loss = {loss_label(cards)} of targets × target_scale",
              ("training loss: mean over the epoch of augmented patterns while the weights "
               "change;\nvalidation loss: clean validation patterns, after the epoch"),
              f"library: {', '.join(hashes)}"]
@@ -451,7 +463,7 @@ def plot_fig7(archs: list[dict], cards: dict, *, provenance: str, scale: str):
     _schematic_legend(figure.add_subplot(grid[1]), archs)
     bottom = grid[2].subgridspec(1, 3, width_ratios=(1, 1, 1.8))
     ax_loss = figure.add_subplot(bottom[0])
-    _draw_curves(ax_loss, cards, "loss", "MSE loss")
+    _draw_curves(ax_loss, cards, "loss", f"{loss_label(cards)} loss")
     ax_loss.set_title("(d) loss per epoch", fontsize=9)
     ax_mae = figure.add_subplot(bottom[1])
     _draw_curves(ax_mae, cards, "mean_absolute_error", "mean absolute error")
