@@ -230,6 +230,10 @@ def test_tiny_keras_fcunet_runs_end_to_end_with_mc_dropout(scan):
 
     keras.utils.set_random_seed(0)
     model = models.build_model("fcunet", input_size=64, base_filters=2, levels=2, convs_per_block=1, dropout=0.2)
+    # an untrained network predicts the empty image (zero-initialised output): give it random
+    # output weights so its prediction has maxima
+    kernel = model.get_layer("structure_factor").kernel
+    kernel.assign(np.random.default_rng(0).normal(0, 0.3, tuple(kernel.shape)).astype("float32"))
     bv = disks.find_disks_fcunet(scan.data, scan.probe, model=model, pixel_size=PIXEL, mc_passes=2,
                                  batch_size=2, maxNumPeaks=5, upsample_factor=4)
     for j in range(2):
