@@ -42,11 +42,7 @@ the centre (a beam tilt does not move it, and no descan is added).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
-import json
 import math
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fcunet_lib import npz_cache
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 
 __all__ = [
@@ -511,13 +508,16 @@ def simulate_scan(stand_in: StandIn, probe: ProbeSpec, *, pattern_size: int, cac
     folder = Path(cache_dir) if cache_dir is not None else None
     series, simulated = [], 0
     for state in progress(states, total=len(states), desc=f"h-BN {probe.label}", unit="series"):
-        path = folder / f"{_cache_key(state, conditions)}.npz" if folder is not None else None
-        found = _read_cached(path) if path is not None else None
+        key = npz_cache.cache_key({"tilt_mrad": [float(v) for v in state], **conditions})
+        path = folder / f"{key}.npz" if folder is not None else None
+        found = npz_cache.load_arrays(path, ("patterns", "vacuum", "thicknesses_nm"))
         if found is None:
             found = tuple(np.asarray(a) for a in simulator(probe, tuple(state), requested))
             simulated += 1
             if path is not None:
-                _write_cached(path, *found)
+                npz_cache.save_arrays(path, patterns=np.asarray(found[0], np.float32),
+                                      vacuum=np.asarray(found[1], np.float32),
+                                      thicknesses_nm=np.asarray(found[2], float))
         series.append(found)
     realised = series[0][2]
     if any(not np.allclose(s[2], realised) for s in series):
@@ -537,25 +537,3 @@ def simulate_scan(stand_in: StandIn, probe: ProbeSpec, *, pattern_size: int, cac
         states_mrad=states, thicknesses_nm=realised, n_unique=len(states), n_simulated=simulated)
 
 
-def _cache_key(state, conditions: dict) -> str:
-    text = json.dumps({"tilt_mrad": [float(v) for v in state], **conditions}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _read_cached(path: Path):
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as stored:
-            return stored["patterns"], stored["vacuum"], stored["thicknesses_nm"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: simulate again
-        return None
-
-
-def _write_cached(path: Path, patterns, vacuum, thicknesses_nm) -> None:
-    from fcunet_lib import atomic
-
-    buffer = io.BytesIO()
-    np.savez(buffer, patterns=np.asarray(patterns, np.float32), vacuum=np.asarray(vacuum, np.float32),
-             thicknesses_nm=np.asarray(thicknesses_nm, float))
-    atomic.write_bytes(path, buffer.getvalue())

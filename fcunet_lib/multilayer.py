@@ -49,18 +49,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import io
-import json
 import math
 import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fcunet_lib import npz_cache
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 
 __all__ = [
@@ -543,28 +540,16 @@ class MultilayerScan:
     n_simulated: int
 
 
-def _cache_key(spec: ColumnSpec, conditions: dict) -> str:
-    text = json.dumps({"spec": dataclasses.asdict(spec), **conditions, "version": _CACHE_VERSION},
-                      sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+def column_cache_key(spec: ColumnSpec, conditions: dict, *, version: int | None = _CACHE_VERSION) -> str:
+    """Cache key of one column simulation: its spec plus the imaging ``conditions``.
 
-
-def _read_cached(path: Path):
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as stored:
-            return stored["pattern"], stored["probe"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: simulate again
-        return None
-
-
-def _write_cached(path: Path, pattern: np.ndarray, probe: np.ndarray) -> None:
-    from fcunet_lib import atomic
-
-    buffer = io.BytesIO()
-    np.savez(buffer, pattern=pattern, probe=probe)
-    atomic.write_bytes(path, buffer.getvalue())
+    ``version=None`` leaves the recipe version out (callers that carry their
+    own version inside ``conditions``).
+    """
+    payload = {"spec": dataclasses.asdict(spec), **conditions}
+    if version is not None:
+        payload["version"] = version
+    return npz_cache.cache_key(payload)
 
 
 def simulate_scan(sample: Multilayer, *, n_y: int, tilted: bool, pattern_size: int, setting=None,
@@ -618,13 +603,13 @@ def simulate_scan(sample: Multilayer, *, n_y: int, tilted: bool, pattern_size: i
     folder = Path(cache_dir) if cache_dir is not None else None
     results, simulated = {}, 0
     for spec in progress(unique, total=len(unique), desc="Multilayer columns", unit="sim"):
-        path = folder / f"{_cache_key(spec, conditions)}.npz" if folder is not None else None
-        cached = _read_cached(path) if path is not None else None
+        path = folder / f"{column_cache_key(spec, conditions)}.npz" if folder is not None else None
+        cached = npz_cache.load_arrays(path, ("pattern", "probe"))
         if cached is None:
             pattern, probe = (np.asarray(a, np.float32) for a in simulator(spec))
             simulated += 1
             if path is not None:
-                _write_cached(path, pattern, probe)
+                npz_cache.save_arrays(path, pattern=pattern, probe=probe)
             cached = (pattern, probe)
         results[spec] = cached
     columns = np.stack([results[spec][0] for spec in specs])
@@ -700,25 +685,25 @@ def measure_strain(bv, sample: Multilayer, *, n_y: int, pixel_size: float = RECI
     truth_xx, truth_yy = (np.repeat(t[:, None], n_y, axis=1) for t in expected_strain(sample))
     for name, measured in (("e_xx", result.e_xx), ("e_yy", result.e_yy)):
         outcome[name] = np.where(fitted, 100.0 * measured, np.nan)
-    with _quiet_empty_means():
+    with quiet_empty_means():
         outcome["profile_xx"] = np.nanmean(outcome["e_xx"], axis=1)
         outcome["profile_yy"] = np.nanmean(outcome["e_yy"], axis=1)
     counted = fitted & layers
     outcome["n_fitted"] = int(counted.sum())
     if counted.any():
-        outcome["exx_rms"] = _rms(result.e_xx[counted] - truth_xx[counted])
-        outcome["eyy_rms"] = _rms(result.e_yy[counted] - truth_yy[counted])
+        outcome["exx_rms"] = rms_percent(result.e_xx[counted] - truth_xx[counted])
+        outcome["eyy_rms"] = rms_percent(result.e_yy[counted] - truth_yy[counted])
     outcome["strain"] = result
     return outcome
 
 
-def _rms(difference: np.ndarray) -> float:
+def rms_percent(difference: np.ndarray) -> float:
     """RMS of a strain difference [fraction], in percent."""
     return float(100.0 * np.sqrt(np.mean(np.square(difference))))
 
 
 @contextlib.contextmanager
-def _quiet_empty_means():
+def quiet_empty_means():
     """Silence numpy's "mean of empty slice" for columns where no fit succeeded."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

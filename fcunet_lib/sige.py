@@ -55,14 +55,8 @@ Strain convention (py4DSTEM's, :mod:`fcunet_lib.strain`): a lattice
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import io
-import json
 import math
-import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +64,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
-from fcunet_lib import multilayer
+from fcunet_lib import multilayer, npz_cache
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE, get_scale
 from fcunet_lib.materials import LATTICE_CONSTANTS
 
@@ -566,8 +560,10 @@ def simulate_stand_in(layout: Layout, *, pattern_size: int, cache_dir=None, sett
     folder = Path(cache_dir) if cache_dir is not None else None
     runs, simulated = {}, 0
     for spec in progress(unique, total=len(unique), desc="SiGe columns", unit="sim"):
-        path = folder / f"{_cache_key(spec, conditions)}.npz" if folder is not None else None
-        stored = _read_cached(path, len(levels_nm), pattern_size) if path is not None else None
+        path = folder / f"{multilayer.column_cache_key(spec, conditions, version=None)}.npz" if folder else None
+        stored = npz_cache.load_arrays(path, ("patterns", "probe"))
+        if stored is not None and stored[0].shape != (len(levels_nm), pattern_size, pattern_size):
+            stored = None  # another thickness plan under the same key: simulate again
         if stored is None:
             patterns, probe = (np.asarray(a, np.float32) for a in simulator(spec, levels_nm))
             if patterns.shape != (len(levels_nm), pattern_size, pattern_size):
@@ -575,7 +571,7 @@ def simulate_stand_in(layout: Layout, *, pattern_size: int, cache_dir=None, sett
                                  f"{(len(levels_nm), pattern_size, pattern_size)}")
             simulated += 1
             if path is not None:
-                _write_cached(path, patterns, probe)
+                npz_cache.save_arrays(path, patterns=patterns, probe=probe)
             stored = (patterns, probe)
         runs[spec] = stored
     clean = np.empty(layout.scan_shape + (pattern_size, pattern_size), np.float32)
@@ -787,16 +783,16 @@ def measure_strain(bv, *, reference, expected_xx=None, g1=None, g2=None, origin=
     fitted = result.mask
     outcome["e_xx"] = np.where(fitted, 100.0 * result.e_xx, np.nan)
     outcome["e_yy"] = np.where(fitted, 100.0 * result.e_yy, np.nan)
-    with _quiet_empty_means():
+    with multilayer.quiet_empty_means():
         outcome["profile_xx"] = np.nanmean(outcome["e_xx"], axis=1)
         outcome["profile_yy"] = np.nanmean(outcome["e_yy"], axis=1)
     counted = fitted & counted_region
     outcome["n_fitted"] = int(counted.sum())
     if counted.any():
-        outcome["eyy_rms"] = _rms(result.e_yy[counted])
+        outcome["eyy_rms"] = multilayer.rms_percent(result.e_yy[counted])
         if expected_xx is not None:
             error_xx = result.e_xx[counted] - np.asarray(expected_xx)[counted]
-            outcome["exx_rms"] = _rms(error_xx)
+            outcome["exx_rms"] = multilayer.rms_percent(error_xx)
             outcome["exx_mean"] = float(100.0 * error_xx.mean())
             outcome["exx_std"] = float(100.0 * error_xx.std())
     outcome["strain"] = result
@@ -833,40 +829,3 @@ def _check_scan_shape(scan_shape) -> tuple[int, int]:
     return int(n_x), int(n_y)
 
 
-def _rms(difference) -> float:
-    """RMS of a strain difference [fraction], in percent."""
-    return float(100.0 * np.sqrt(np.mean(np.square(difference))))
-
-
-def _cache_key(spec, conditions: dict) -> str:
-    text = json.dumps({"spec": dataclasses.asdict(spec), **conditions}, sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _read_cached(path: Path, n_thicknesses: int, pattern_size: int):
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as stored:
-            patterns, probe = stored["patterns"], stored["probe"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: simulate again
-        return None
-    if patterns.shape != (n_thicknesses, pattern_size, pattern_size):
-        return None
-    return patterns, probe
-
-
-def _write_cached(path: Path, patterns: np.ndarray, probe: np.ndarray) -> None:
-    from fcunet_lib import atomic
-
-    buffer = io.BytesIO()
-    np.savez(buffer, patterns=patterns, probe=probe)
-    atomic.write_bytes(path, buffer.getvalue())
-
-
-@contextlib.contextmanager
-def _quiet_empty_means():
-    """Silence numpy's "mean of empty slice" for columns where no fit succeeded."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
