@@ -1,10 +1,14 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -papermill,-execution
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -papermill,-widgets,-varInspector
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -82,11 +86,8 @@ def per_pattern(split, field):
 
 
 test = fl.train.load_split(folder, "test")
-test_truth = fl.plots.disks.true_peaks(test["target"], test["probe"], pixel_size=pixel_size)
-test_categories = fl.plots.disks.assign_categories(
-    test["zone"], test["thickness_nm"],
-    [fl.plots.disks.overlaps(t, p) for t, p in zip(test_truth, test["probe"])],
-    thick_min_nm=thick_min_nm)
+test_truth, test_categories = fl.plots.disks.categorised_split(test, pixel_size=pixel_size,
+                                                               thick_min_nm=thick_min_nm)
 subset = fl.plots.disks.select_patterns(test_categories, cfg.evaluation.test_patterns, seed=seed)
 categories = test_categories[subset]
 semiangle = per_pattern(test, "semiangle_mrad")
@@ -104,11 +105,8 @@ pd.DataFrame({"in the test split": pd.Series(test_categories).value_counts(),
 # %%
 # Tune the correlation options on validation patterns (≈ 18 trials × patterns × 10–30 ms).
 validation = fl.train.load_split(folder, "validation")
-validation_truth = fl.plots.disks.true_peaks(validation["target"], validation["probe"], pixel_size=pixel_size)
-validation_categories = fl.plots.disks.assign_categories(
-    validation["zone"], validation["thickness_nm"],
-    [fl.plots.disks.overlaps(t, p) for t, p in zip(validation_truth, validation["probe"])],
-    thick_min_nm=thick_min_nm)
+validation_truth, validation_categories = fl.plots.disks.categorised_split(
+    validation, pixel_size=pixel_size, thick_min_nm=thick_min_nm)
 tuning_subset = fl.plots.disks.select_patterns(validation_categories, cfg.evaluation.test_patterns, seed=seed)
 tuned = fl.plots.disks.tune_correlation_by_probe(
     validation["cbed"][tuning_subset], validation["probe"][tuning_subset],

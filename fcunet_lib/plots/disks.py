@@ -45,6 +45,7 @@ __all__ = [
     "true_peaks",
     "overlaps",
     "assign_categories",
+    "categorised_split",
     "select_patterns",
     "with_background",
     "tune_correlation_by_probe",
@@ -181,6 +182,32 @@ def assign_categories(zones, thickness_nm, overlapping, *, thick_min_nm: float) 
         raise ValueError("zones, thickness_nm and overlapping need one entry per pattern")
     return np.where(zones != "on_zone", "off_zone",
                     np.where(overlapping, "overlapping", np.where(thickness >= thick_min_nm, "thick", "thin")))
+
+
+def categorised_split(split: dict, *, pixel_size: float, thick_min_nm: float):
+    """True peaks and a category for every pattern of a library split.
+
+    Parameters
+    ----------
+    split : dict
+        From :func:`fcunet_lib.train.load_split` (``target``, ``probe``,
+        ``zone``, ``thickness_nm``).
+    pixel_size : float
+        Reciprocal pixel size [1/Å].
+    thick_min_nm : float
+        Smallest thickness counted as thick [nm].
+
+    Returns
+    -------
+    truth : list of ndarray
+        :func:`true_peaks` per pattern.
+    categories : ndarray of str
+        :func:`assign_categories` per pattern.
+    """
+    truth = true_peaks(split["target"], split["probe"], pixel_size=pixel_size)
+    overlapping = [overlaps(peaks, probe) for peaks, probe in zip(truth, split["probe"])]
+    return truth, assign_categories(split["zone"], split["thickness_nm"], overlapping,
+                                    thick_min_nm=thick_min_nm)
 
 
 def select_patterns(categories, count: int, *, seed: int = 0) -> np.ndarray:
