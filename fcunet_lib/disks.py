@@ -125,6 +125,7 @@ def find_disks_fcunet(
     model_pixel_size=RECIPROCAL_PIXEL_SIZE,
     batch_size=32,
     mc_passes=1,
+    mc_seed=0,
     **peak_options,
 ):
     """Find Bragg disks with FCU-Net (or any pattern → structure-factor model).
@@ -163,6 +164,9 @@ def find_disks_fcunet(
     mc_passes : int
         Monte-Carlo dropout passes averaged per pattern; their per-pixel
         standard deviation at each peak is kept as ``intensity_std``.
+    mc_seed : int
+        Seed of the dropout masks: the same seed gives the same peaks
+        (:func:`fcunet_lib.models.seed_mc_dropout`).
     **peak_options
         ``get_maxima_2D`` options in pixels of the model grid (``subpixel``
         also takes ``"gaussian"``, the default); defaults from
@@ -202,7 +206,7 @@ def find_disks_fcunet(
     vectors = _new_vectors(scan, _FCUNET_DTYPE)
     batches = progress(scan.batches(batch_size), total=scan.n_batches(batch_size),
                        desc="FCU-Net disks", unit="batch")
-    with _mc_context(model, mc_passes):
+    with _mc_context(model, mc_passes, mc_seed):
         for rx, ry, patterns in batches:
             mean, std = predict(grid.to_model(patterns), probe_model)
             with _single_threaded_blas():
@@ -698,12 +702,12 @@ def _predictor(model, *, mc_passes, batch_size):
     return predict
 
 
-def _mc_context(model, mc_passes):
-    """Monte-Carlo dropout on for the scan (Keras models of this project), else a no-op."""
+def _mc_context(model, mc_passes, seed):
+    """Monte-Carlo dropout on (reseeded) for the scan (Keras models of this project), else a no-op."""
     if mc_passes > 1 and _is_keras_model(model):
         from fcunet_lib.models import mc_dropout
 
-        return mc_dropout(model)
+        return mc_dropout(model, seed=seed)
     return contextlib.nullcontext()
 
 

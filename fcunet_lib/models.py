@@ -82,6 +82,7 @@ __all__ = [
     "model_config",
     "forward_flops",
     "set_mc_dropout",
+    "seed_mc_dropout",
     "mc_dropout",
     "predict_mc",
 ]
@@ -575,15 +576,49 @@ def set_mc_dropout(model, enabled):
     return switched
 
 
+def seed_mc_dropout(model, seed=0):
+    """Reset the mask generators of every MCDropout layer of ``model`` from ``seed``.
+
+    A model loaded from disk draws fresh random generator states (Keras does
+    not restore them), so without this the Monte-Carlo passes of two runs on
+    the same data differ. Layer ``i`` gets the state ``[i, seed]``: distinct
+    streams per layer, the same streams for the same seed.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model built by this module (or any model with MCDropout layers).
+    seed : int
+        Non-negative seed (below 2**32).
+
+    Returns
+    -------
+    int
+        Number of MCDropout layers reseeded.
+    """
+    if not _is_int(seed) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32); got {seed!r}")
+    dropouts = [layer for layer in _iter_layers(model) if isinstance(layer, fl_layers.MCDropout)]
+    for index, layer in enumerate(dropouts):
+        state = layer.seed_generator.state
+        state.assign(np.array([index, seed], dtype=keras.backend.standardize_dtype(state.dtype)))
+    return len(dropouts)
+
+
 @contextlib.contextmanager
-def mc_dropout(model):
+def mc_dropout(model, *, seed=0):
     """Context manager: Monte-Carlo dropout on inside, off again on exit.
+
+    The mask generators are reseeded from ``seed`` on entry
+    (:func:`seed_mc_dropout`), so the same passes give the same masks in
+    every run.
 
     Examples
     --------
-    >>> with mc_dropout(model):                              # doctest: +SKIP
+    >>> with mc_dropout(model, seed=0):                      # doctest: +SKIP
     ...     passes = [model.predict([cbed, probe]) for _ in range(10)]
     """
+    seed_mc_dropout(model, seed)
     set_mc_dropout(model, True)
     try:
         yield model
@@ -591,7 +626,7 @@ def mc_dropout(model):
         set_mc_dropout(model, False)
 
 
-def predict_mc(model, inputs, *, passes, batch_size=32):
+def predict_mc(model, inputs, *, passes, batch_size=32, seed=0):
     """Average ``passes`` Monte-Carlo dropout predictions.
 
     Parameters
@@ -605,6 +640,8 @@ def predict_mc(model, inputs, *, passes, batch_size=32):
         ``passes=1`` or a model without dropout the prediction is deterministic.
     batch_size : int
         Patterns per forward call.
+    seed : int
+        Seed of the dropout masks (:func:`seed_mc_dropout`).
 
     Returns
     -------
@@ -616,7 +653,7 @@ def predict_mc(model, inputs, *, passes, batch_size=32):
     if passes == 1:
         prediction = model.predict(inputs, batch_size=batch_size, verbose=0)
         return prediction, np.zeros_like(prediction)
-    with mc_dropout(model):
+    with mc_dropout(model, seed=seed):
         stack = np.stack(
             [model.predict(inputs, batch_size=batch_size, verbose=0) for _ in range(passes)]
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import config
 
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
-           "require_models", "load_scale_models"]
+           "require_models", "load_scale_models", "score_run"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -105,9 +105,7 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     dict
         The model card (or the run state when stopped early).
     """
-    import keras
-
-    from . import evaluation, library, model_store, models, train
+    from . import model_store, models, train
     from .library_plan import ensure_library
 
     cfg = config.get_scale(scale)
@@ -126,7 +124,46 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                         stop_after_epoch=stop_after_epoch)
     if state["epochs_done"] < options.epochs:
         return state
-    model = keras.saving.load_model(run / state["checkpoint"], compile=False)
+    model, card = score_run(run, state, name=name, scale=cfg.name, seed=seed,
+                            library_folder=folder, train_data=train_data, validation=validation)
+    model_store.ship_model(model, name, card, folder=scale_models_dir(cfg.name))
+    return model_store.read_card(name, folder=scale_models_dir(cfg.name))
+
+
+def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, library_folder,
+              train_data: dict, validation: dict):
+    """Load a finished run's last checkpoint, score it on the validation split
+    and write its model card.
+
+    Parameters
+    ----------
+    run : path
+        The run folder (:func:`run_folder`, or any folder given to
+        :func:`fcunet_lib.train.train`).
+    state : dict
+        The finished run's state (returned by :func:`fcunet_lib.train.train`).
+    name, scale : str
+        Network and scale preset.
+    seed : int
+        Seed of the library plan and of training.
+    library_folder : path
+        The library the run was trained on.
+    train_data, validation : dict
+        The splits (:func:`fcunet_lib.train.load_split`).
+
+    Returns
+    -------
+    model : keras.Model
+        The trained network (uncompiled).
+    card : dict
+        Architecture, library hash, command, seed, options, training time,
+        machine, curves and validation metrics (SSIM on/off zone, MAE).
+    """
+    import keras
+
+    from . import evaluation, library, model_store, models
+
+    model = keras.saving.load_model(Path(run) / state["checkpoint"], compile=False)
     start = time.perf_counter()
     predictions = evaluation.predict_targets(model, validation["cbed"], validation["probe"],
                                              target_scale=state["target_scale"])
@@ -134,14 +171,14 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                                      validation["zone"])
     card = {
         "model": name,
-        "architecture": architecture,
+        "architecture": models.model_config(scale),
         "parameters": int(model.count_params()),
         "target_scale": state["target_scale"],
-        "library_hash": library.library_hash(folder),
-        "library_folder": Path(folder).name,
-        "command": train_command(cfg.name, name, seed),
+        "library_hash": library.library_hash(library_folder),
+        "library_folder": Path(library_folder).name,
+        "command": train_command(scale, name, seed),
         "seed": seed,
-        "scale": cfg.name,
+        "scale": scale,
         "options": state["options"],
         "training_seconds": state["seconds"],
         "validation_seconds": time.perf_counter() - start,
@@ -151,5 +188,4 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         "train_patterns": int(len(train_data["cbed"])),
         "validation_patterns": int(len(validation["cbed"])),
     }
-    model_store.ship_model(model, name, card, folder=scale_models_dir(cfg.name))
-    return model_store.read_card(name, folder=scale_models_dir(cfg.name))
+    return model, card

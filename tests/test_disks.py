@@ -240,6 +240,11 @@ def test_tiny_keras_fcunet_runs_end_to_end_with_mc_dropout(scan):
         found = bv.raw[0, j].data
         assert 0 < len(found) <= 5 and np.all(found["intensity"] > 0)
         assert np.all(np.isfinite(found["intensity_std"]))
+    # the dropout masks are reseeded per call: the same seed gives the same peaks
+    again = disks.find_disks_fcunet(scan.data, scan.probe, model=model, pixel_size=PIXEL, mc_passes=2,
+                                    batch_size=2, maxNumPeaks=5, upsample_factor=4)
+    for j in range(2):
+        np.testing.assert_array_equal(again.raw[0, j].data, bv.raw[0, j].data)
 
 
 # --------------------------------------------------------------------------- #

@@ -197,6 +197,28 @@ def test_mc_dropout_switch(tiny_models):
     assert models.set_mc_dropout(model, False) == 2 * TINY["levels"] + 1
 
 
+def test_mc_passes_of_loaded_models_repeat_with_the_same_seed(tiny_models, tmp_path):
+    # A loaded model's dropout generators start from random states; the seed resets them.
+    path = tmp_path / "fcunet.keras"
+    tiny_models["fcunet"].save(path)
+    data = _inputs(64)
+    runs = []
+    for _ in range(2):
+        loaded = keras.saving.load_model(path)
+        runs.append([models.predict_mc(loaded, data, passes=3, seed=seed)[0] for seed in (0, 0, 5)])
+    for run in runs:
+        np.testing.assert_array_equal(run[0], run[1])
+        assert not np.array_equal(run[0], run[2])
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0"])
+def test_seed_mc_dropout_rejects_bad_seeds(tiny_models, seed):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        models.seed_mc_dropout(tiny_models["fcunet"], seed)
+
+
 def test_predict_mc_mean_and_spread(tiny_models):
     model = tiny_models["unet"]
     data = _inputs(64)

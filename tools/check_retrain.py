@@ -1,0 +1,86 @@
+"""Retrain a shipped model with its card's command and compare the results.
+
+Usage::
+
+    python tools/check_retrain.py fcunet [--scale default] [--seed 0]
+
+Trains the network from scratch in a scratch run folder
+(``build/retrain/<name>-seed<seed>``; resumable after a kill, like any run),
+with the same scale preset, seed and library as the card, scores it on the
+validation split exactly as ``fcunet train`` does, and writes
+``models/retrain/<name>.json``: the card's and the retrained run's
+per-epoch curves and validation SSIM, side by side with their differences.
+Nothing is shipped; the shipped weights are not touched.
+
+Training on CPU uses oneDNN kernels whose reductions are not guaranteed to
+be bitwise reproducible, so "reproduces" means "within noise": the JSON
+reports the differences and leaves the judgement to the reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", choices=["unet", "spectral_unet", "fcunet"])
+    parser.add_argument("--scale", default="default")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from fcunet_lib import config, model_store, models, train, training_run
+    from fcunet_lib.library_plan import ensure_library
+
+    cfg = config.get_scale(args.scale)
+    shipped_folder = training_run.scale_models_dir(cfg.name)
+    shipped = model_store.read_card(args.model, folder=shipped_folder)
+    library_folder = ensure_library(cfg.name, seed=args.seed)["folder"]
+    if Path(library_folder).name != shipped["library_folder"]:
+        raise SystemExit(f"the shipped {args.model} was trained on {shipped['library_folder']}, "
+                         f"this checkout's library is {Path(library_folder).name}")
+    train_data = train.load_split(library_folder, "train")
+    validation = train.load_split(library_folder, "validation")
+    options = training_run.train_options(cfg.name, seed=args.seed)
+    run = ROOT / "build" / "retrain" / f"{args.model}-seed{args.seed}"
+    architecture = models.model_config(cfg.name)
+    state = train.train(lambda: models.build_model(args.model, **architecture), train_data,
+                        validation, run, options=options, verbose=2)
+    _, card = training_run.score_run(run, state, name=args.model, scale=cfg.name,
+                                     seed=args.seed, library_folder=library_folder,
+                                     train_data=train_data, validation=validation)
+    comparison = {
+        "model": args.model,
+        "command": f"python tools/check_retrain.py {args.model} --scale {cfg.name} "
+                   f"--seed {args.seed}",
+        "shipped_sha256": shipped["sha256"],
+        "library_folder": card["library_folder"],
+        "options_equal": card["options"] == shipped["options"],
+        "training_seconds": {"shipped": shipped["training_seconds"],
+                             "retrained": card["training_seconds"]},
+        "curves": {key: {"shipped": shipped["curves"][key], "retrained": values,
+                         "difference": [b - a for a, b in zip(shipped["curves"][key], values)]}
+                   for key, values in card["curves"].items()},
+        "validation_ssim": {zone: {"shipped": shipped["validation"]["ssim"][zone],
+                                   "retrained": card["validation"]["ssim"][zone],
+                                   "difference": card["validation"]["ssim"][zone]
+                                   - shipped["validation"]["ssim"][zone]}
+                            for zone in ("on_zone", "off_zone", "all")},
+        "machine": card["machine"],
+    }
+    out = ROOT / "models" / "retrain" / f"{args.model}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(comparison, indent=1) + "\n")
+    print(json.dumps(comparison["validation_ssim"], indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
