@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from fcunet_lib import checks
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 from fcunet_lib.metrics import intensity_weighted_accuracy
 from fcunet_lib.progress import progress
@@ -190,10 +191,10 @@ def find_disks_fcunet(
     """
     scan = _Scan(data)
     probe = _check_probe(probe, scan.qshape)
-    pixel_size, model_pixel_size = _positive("pixel_size", pixel_size), _positive(
-        "model_pixel_size", model_pixel_size)
-    _check_count("batch_size", batch_size)
-    _check_count("mc_passes", mc_passes)
+    pixel_size = checks.reciprocal_pixel_size("pixel_size", pixel_size)
+    model_pixel_size = checks.reciprocal_pixel_size("model_pixel_size", model_pixel_size)
+    batch_size = checks.positive_integer("batch_size", batch_size)
+    mc_passes = checks.positive_integer("mc_passes", mc_passes)
     model = _default_model() if model is None else model
     grid = _ModelGrid(scan.qshape, pixel_size, model_pixel_size, _model_input_shape(model))
     probe_model = grid.to_model(_centred_probe(probe)[None])[0]
@@ -590,18 +591,6 @@ def _check_probe(probe, qshape):
     return probe
 
 
-def _positive(name, value):
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive reciprocal pixel size [1/Å]; got {value}")
-    return value
-
-
-def _check_count(name, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-
-
 def _checked_options(options, allowed, where):
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -609,7 +598,7 @@ def _checked_options(options, allowed, where):
     for name in ("edgeBoundary", "maxNumPeaks", "upsample_factor", "relativeToPeak"):
         values = options.get(name, 0)
         for value in values if isinstance(values, (list, tuple)) else (values,):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+            if not checks.is_integer(value) or value < 0:
                 raise ValueError(f"{where}: {name} must be a non-negative integer; got {value!r}")
     return dict(options)
 
@@ -855,8 +844,8 @@ class _ModelGrid:
 def _run_correlation(scan, probe, pixel_size, *, kernel="sigmoid", kernel_radii=(1.0, 4.0),
                      kernel_sigma=1.0, batch_size=64, options, show_progress):
     probe = _check_probe(probe, scan.qshape)
-    pixel_size = _positive("pixel_size", pixel_size)
-    _check_count("batch_size", batch_size)
+    pixel_size = checks.reciprocal_pixel_size("pixel_size", pixel_size)
+    batch_size = checks.positive_integer("batch_size", batch_size)
     template, radius = _correlation_kernel(probe, kernel, kernel_radii, kernel_sigma)
     options = {**correlation_peak_options(pixel_size=pixel_size, probe_radius=radius), **options}
     vectors = _new_vectors(scan, _CORRELATION_DTYPE)

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcunet_lib import npz_cache
+from fcunet_lib import checks, npz_cache
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 
 __all__ = [
@@ -177,31 +177,24 @@ class StandIn:
 
     def __post_init__(self):
         shape = tuple(self.scan_shape) if isinstance(self.scan_shape, (tuple, list)) else ()
-        if len(shape) != 2 or not all(_is_int(n) and n >= 2 for n in shape):
+        if len(shape) != 2 or not all(checks.is_integer(n) and n >= 2 for n in shape):
             raise ValueError(f"scan_shape must be two integers >= 2 (Rx, Ry); got {self.scan_shape!r}")
         object.__setattr__(self, "scan_shape", tuple(int(n) for n in shape))
         low, high = (float(t) for t in self.thickness_range_nm)
         if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
             raise ValueError(f"thickness_range_nm must be (low, high) with 0 < low < high [nm]; "
                              f"got {self.thickness_range_nm!r}")
-        for name in ("step_nm", "thickness_step_nm", "correlation_length_nm", "dose", "energy_kv"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number; got {value!r}")
+        for name, unit in (("step_nm", "nm"), ("thickness_step_nm", "nm"), ("correlation_length_nm", "nm"),
+                           ("dose", "electrons per pattern"), ("energy_kv", "kV")):
+            checks.positive_number(name, getattr(self, name), unit)
         if not (math.isfinite(self.max_tilt_mrad) and 0 <= self.max_tilt_mrad <= 50):
             raise ValueError(f"max_tilt_mrad must be in [0, 50] mrad; got {self.max_tilt_mrad!r}")
-        if not (_is_int(self.n_tilt_states) and self.n_tilt_states >= 1):
-            raise ValueError(f"n_tilt_states must be a positive integer; got {self.n_tilt_states!r}")
-        if not (_is_int(self.seed) and self.seed >= 0):
-            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        checks.positive_integer("n_tilt_states", self.n_tilt_states)
+        checks.seed(self.seed)
 
     def to_dict(self) -> dict:
         """Plain JSON data."""
         return dataclasses.asdict(self)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _smooth_unit_field(shape, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
@@ -293,8 +286,7 @@ def tilt_states(tilts, n_states: int, *, iterations: int = 50) -> np.ndarray:
     points = points.reshape(-1, 2)
     if points.size == 0 or not np.all(np.isfinite(points)):
         raise ValueError("tilts must be a non-empty, finite (..., 2) array [mrad]")
-    if not (_is_int(n_states) and n_states >= 1):
-        raise ValueError(f"n_states must be a positive integer; got {n_states!r}")
+    checks.positive_integer("n_states", n_states)
     distinct = np.unique(points, axis=0)
     k = min(int(n_states), len(distinct))
     chosen = [int(np.argmin(np.linalg.norm(distinct - points.mean(axis=0), axis=1)))]
@@ -368,8 +360,7 @@ def dose_counts(patterns, dose: float, rng: np.random.Generator) -> np.ndarray:
     patterns = np.asarray(patterns, dtype=np.float64)
     if patterns.ndim < 2 or not np.all(np.isfinite(patterns)) or patterns.min() < 0:
         raise ValueError("patterns must be finite, non-negative (..., Qx, Qy) arrays")
-    if not (math.isfinite(dose) and dose > 0):
-        raise ValueError(f"dose must be a positive number of electrons per pattern; got {dose!r}")
+    dose = checks.positive_number("dose", dose, "electrons per pattern")
     totals = patterns.sum(axis=(-2, -1), keepdims=True)
     if np.any(totals <= 0):
         raise ValueError("every pattern needs a positive sum to receive a dose")
@@ -400,8 +391,7 @@ def reciprocal_basis_px(pixel_size: float = RECIPROCAL_PIXEL_SIZE):
     With x along a₁ the six {100} spots sit at 30° + n·60°; g1 and g2 are the
     two shortest non-parallel reciprocal vectors (60° apart).
     """
-    if not (math.isfinite(pixel_size) and pixel_size > 0):
-        raise ValueError(f"pixel_size must be a positive reciprocal pixel size [1/Å]; got {pixel_size!r}")
+    pixel_size = checks.reciprocal_pixel_size("pixel_size", pixel_size)
     g = lattice_spacing_inv_A() / pixel_size
     return (np.array([g * math.cos(math.pi / 6), g * math.sin(math.pi / 6)]), np.array([0.0, g]))
 

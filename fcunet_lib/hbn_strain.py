@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fcunet_lib import checks
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 from fcunet_lib.hbn import ENERGY_KV, PROBES, ProbeSpec, lattice_spacing_inv_A
 
@@ -225,7 +226,7 @@ def measure_strain(bv, reference_inv_A, *, pixel_size: float, origin="center", e
     from fcunet_lib.strain import strain_map
 
     shape = tuple(bv.Rshape)
-    if not (_is_count(exclude_rows) and 0 <= exclude_rows < shape[0]):
+    if not (checks.is_integer(exclude_rows) and 0 <= exclude_rows < shape[0]):
         raise ValueError(f"exclude_rows must be an integer in [0, {shape[0]}); got {exclude_rows!r}")
     counted = np.ones(shape, bool)
     counted[:exclude_rows] = False
@@ -287,7 +288,3 @@ def goal_check(outcomes: dict) -> dict:
     better = ratio is not None and ratio >= 3.0
     return {"systematic_error": errors, "ratio_12mrad": ratio, "fcunet_3x_better_at_12mrad": better,
             "fcunet_within_0.1_percent": within, "met": better and all(within.values())}
-
-
-def _is_count(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -31,7 +31,10 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fcunet_lib import materials as _materials
+from fcunet_lib.material_table import MaterialsTable, material_record
+from fcunet_lib.materials import sample_systems
+from fcunet_lib.named_materials import named_materials
+from fcunet_lib.prototypes import fig6_status, get_prototype, prototype_library
 
 __all__ = [
     "MP_FIELDS",
@@ -190,7 +193,7 @@ def _matcher():
     import pandas as pd
     from pymatgen.analysis.prototypes import AFLOW_PROTOTYPE_LIBRARY, PrototypeDatabaseMatcher
 
-    keys = [p.key for p in _materials.prototype_library()]
+    keys = [p.key for p in prototype_library()]
     frame = pd.DataFrame(AFLOW_PROTOTYPE_LIBRARY)
     frame["key"] = keys  # prototype_library keeps the library's order
     return PrototypeDatabaseMatcher(frame)
@@ -206,7 +209,7 @@ def match_prototypes(entries) -> list[str | None]:
     Returns
     -------
     list of str or None
-        Keys of :func:`fcunet_lib.materials.prototype_library`; where several
+        Keys of :func:`fcunet_lib.prototypes.prototype_library`; where several
         prototypes still fit at the tightest tolerance, the first in library
         order.  Costs ≈ 0.1–0.4 s per structure.
     """
@@ -222,7 +225,7 @@ def match_prototypes(entries) -> list[str | None]:
 
 
 def table_from_mp(entries, keys, settings, *, seed: int | None = None,
-                  include_named: bool = True) -> _materials.MaterialsTable:
+                  include_named: bool = True) -> MaterialsTable:
     """Sample systems from matched MP structures following their distribution.
 
     Parameters
@@ -267,14 +270,14 @@ def table_from_mp(entries, keys, settings, *, seed: int | None = None,
             continue
         pools.setdefault(key, []).append(entry)
     matcher = StructureMatcher()
-    status = _with_candidate_z(_materials.fig6_status(), pools, matcher)
+    status = _with_candidate_z(fig6_status(), pools, matcher)
     required = [s["key"] for s in status.values() if s["present"] and s["key"] in pools]
-    chosen = _materials.sample_systems({k: len(v) for k, v in pools.items()},
-                                       {k: float(len(v)) for k, v in pools.items()},
-                                       settings.n_systems, required=required, seed=seed)
+    chosen = sample_systems({k: len(v) for k, v in pools.items()},
+                            {k: float(len(v)) for k, v in pools.items()},
+                            settings.n_systems, required=required, seed=seed)
     records = []
     for key in sorted(chosen):
-        prototype = _materials.get_prototype(key)
+        prototype = get_prototype(key)
         for index in chosen[key]:
             entry = pools[key][index]
             with warnings.catch_warnings():
@@ -282,11 +285,11 @@ def table_from_mp(entries, keys, settings, *, seed: int | None = None,
                 analyzer = SpacegroupAnalyzer(entry.structure, symprec=0.01)
                 cell = analyzer.get_conventional_standard_structure()
             decoration = _decoration(prototype, cell, matcher)
-            records.append(_materials.material_record(
+            records.append(material_record(
                 entry.material_id, cell, source="materials-project", prototype=key,
                 spacegroup=entry.spacegroup, decoration=decoration))
     if include_named:
-        records += _materials.named_materials(seed=seed)
+        records += named_materials(seed=seed)
     stats = {k: {"aflow": k.rsplit(".", 1)[0], "formula": k.rsplit(".", 1)[1],
                  "n_structures": len(v), "weight": float(len(v))} for k, v in pools.items()}
     metadata = {
@@ -300,7 +303,7 @@ def table_from_mp(entries, keys, settings, *, seed: int | None = None,
         "n_unmatched": sum(k is None for k in keys),
         "n_above_max_sites": too_big,
     }
-    return _materials.MaterialsTable(tuple(records), metadata)
+    return MaterialsTable(tuple(records), metadata)
 
 
 def _decoration(prototype, structure, matcher) -> dict[str, str]:
@@ -320,7 +323,7 @@ def _with_candidate_z(status: dict, pools: dict, matcher) -> dict:
     for name, info in status.items():
         info = dict(info)
         if info["present"] and info["key"] in pools:
-            prototype = _materials.get_prototype(info["key"])
+            prototype = get_prototype(info["key"])
             mappings = [_decoration(prototype, e.structure, matcher) for e in pools[info["key"]]]
             info["candidate_z"] = {role: [Element(m[role]).Z for m in mappings if role in m]
                                    for role in prototype.elements}
@@ -330,7 +333,7 @@ def _with_candidate_z(status: dict, pools: dict, matcher) -> dict:
 
 
 def select_materials_online(settings, *, seed: int | None = None, api_key: str | None = None,
-                            response=None, include_named: bool = True) -> _materials.MaterialsTable:
+                            response=None, include_named: bool = True) -> MaterialsTable:
     """Fetch (or read), match and sample Materials Project structures.
 
     Parameters

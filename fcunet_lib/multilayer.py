@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcunet_lib import npz_cache
+from fcunet_lib import checks, npz_cache
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 
 __all__ = [
@@ -143,9 +143,7 @@ class Multilayer:
 
     def __post_init__(self):
         for name in ("n_layers", "layer_positions", "substrate_positions"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            checks.positive_integer(name, getattr(self, name))
         if len(self.layer_x_ge) != len(self.layer_strain) or not self.layer_strain:
             raise ValueError("layer_x_ge and layer_strain must be non-empty and of equal length")
         for x in (self.substrate_x_ge, *self.layer_x_ge):
@@ -153,10 +151,9 @@ class Multilayer:
                 raise ValueError(f"Ge fractions must lie in [0, 1]; got {x}")
         if any(not -0.2 < e < 0.2 for e in self.layer_strain):
             raise ValueError(f"layer strains must be small fractions (|ε| < 0.2); got {self.layer_strain}")
-        for name in ("step_nm", "substrate_a_A", "energy_kv", "semiangle_mrad", "thickness_nm"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be positive; got {value!r}")
+        for name, unit in (("step_nm", "nm"), ("substrate_a_A", "Å"), ("energy_kv", "kV"),
+                           ("semiangle_mrad", "mrad"), ("thickness_nm", "nm")):
+            checks.positive_number(name, getattr(self, name), unit)
         if min(self.tilt_deg) < 0:
             raise ValueError(f"tilt_deg must be non-negative [degrees]; got {self.tilt_deg}")
 
@@ -192,7 +189,7 @@ def fig3_multilayer(n_positions: int, *, step_nm: float = 1.0, **overrides) -> M
     -------
     Multilayer
     """
-    if not isinstance(n_positions, (int, np.integer)) or n_positions < 2:
+    if not checks.is_integer(n_positions) or n_positions < 2:
         raise ValueError(f"n_positions must be an integer >= 2 (layers and substrate); got {n_positions!r}")
     substrate = max(1, n_positions // 4)
     rest = n_positions - substrate
@@ -364,8 +361,8 @@ def column_crystal(a_x_A: float, a_yz_A: float):
 
     from fcunet_lib.orientation import periodic_crystal
 
-    if not (a_x_A > 0 and a_yz_A > 0):
-        raise ValueError(f"lattice parameters must be positive [Å]; got {a_x_A}, {a_yz_A}")
+    checks.positive_number("a_x_A", a_x_A, "Å")
+    checks.positive_number("a_yz_A", a_yz_A, "Å")
     side = a_yz_A / math.sqrt(2.0)
     # diamond: fcc points + (¼, ¼, ¼), cubic fractions (u, v, w) -> (u a_x, (v − w) a/√2, (v + w) a/√2)
     fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
@@ -427,8 +424,7 @@ def simulate_column(spec: ColumnSpec, *, energy_kv: float, semiangle_mrad: float
     setting = simulate.DEFAULT_SETTING if setting is None else setting
     series = np.ndim(thickness_nm) > 0
     thicknesses = list(np.atleast_1d(np.asarray(thickness_nm, dtype=float)))
-    if alloy_seed is not None and (isinstance(alloy_seed, bool) or not isinstance(alloy_seed, (int, np.integer))
-                                   or alloy_seed < 0):
+    if alloy_seed is not None and not (checks.is_integer(alloy_seed) and alloy_seed >= 0):
         raise ValueError(f"alloy_seed must be None (virtual crystal) or a non-negative integer; got {alloy_seed!r}")
     crystal = column_crystal(spec.a_x_A, spec.a_yz_A)
     grid = simulate.simulation_grid(crystal, setting)
@@ -587,8 +583,7 @@ def simulate_scan(sample: Multilayer, *, n_y: int, tilted: bool, pattern_size: i
     from fcunet_lib import simulate
     from fcunet_lib.progress import progress
 
-    if not isinstance(n_y, (int, np.integer)) or n_y < 1:
-        raise ValueError(f"n_y must be a positive integer; got {n_y!r}")
+    n_y = checks.positive_integer("n_y", n_y)
     setting = simulate.DEFAULT_SETTING if setting is None else setting
     conditions = {"energy_kv": sample.energy_kv, "semiangle_mrad": sample.semiangle_mrad,
                   "thickness_nm": sample.thickness_nm, "pattern_size": int(pattern_size),

@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
-from fcunet_lib import multilayer, npz_cache
+from fcunet_lib import checks, multilayer, npz_cache
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE, get_scale
 from fcunet_lib.materials import LATTICE_CONSTANTS
 
@@ -177,15 +177,15 @@ class SiGeStack:
     dose_e: float = 2e5
 
     def __post_init__(self):
-        if not isinstance(self.n_layers, (int, np.integer)) or isinstance(self.n_layers, bool) or self.n_layers < 1:
-            raise ValueError(f"n_layers must be a positive integer; got {self.n_layers!r}")
-        for name in ("layer_nm", "period_nm", "interface_nm", "energy_kv", "semiangle_mrad", "thickness_nm",
-                     "thickness_correlation_nm", "dose_e"):
-            _positive(name, getattr(self, name))
+        checks.positive_integer("n_layers", self.n_layers)
+        for name, unit in (("layer_nm", "nm"), ("period_nm", "nm"), ("interface_nm", "nm"), ("energy_kv", "kV"),
+                           ("semiangle_mrad", "mrad"), ("thickness_nm", "nm"), ("thickness_correlation_nm", "nm"),
+                           ("dose_e", "electrons per pattern")):
+            checks.positive_number(name, getattr(self, name), unit)
         if len(self.field_nm) != 2:
             raise ValueError(f"field_nm must be (x, y) [nm]; got {self.field_nm!r}")
         for value in self.field_nm:
-            _positive("field_nm", value)
+            checks.positive_number("field_nm", value, "nm")
         if not 0.0 < self.x_ge <= 1.0:
             raise ValueError(f"x_ge must lie in (0, 1]; got {self.x_ge!r}")
         if self.layer_nm >= self.period_nm:
@@ -229,7 +229,7 @@ class Levels:
     def __post_init__(self):
         for name, least in (("composition", 2), ("thickness", 1), ("tilt", 1)):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            if not checks.is_integer(value) or value < least:
                 raise ValueError(f"levels.{name} must be an integer >= {least}; got {value!r}")
 
 
@@ -274,8 +274,8 @@ def eq6_strain(x_ge, *, poisson_ratio: float = POISSON_RATIO, a_si: float = A_SI
         raise ValueError(f"x_ge must lie in [0, 1]; got values from {np.nanmin(x)} to {np.nanmax(x)}")
     if not 0.0 <= poisson_ratio < 0.5:
         raise ValueError(f"poisson_ratio must lie in [0, 0.5); got {poisson_ratio!r}")
-    _positive("a_si", a_si)
-    _positive("a_ge", a_ge)
+    checks.positive_number("a_si", a_si, "Å")
+    checks.positive_number("a_ge", a_ge, "Å")
     strain = (a_ge / a_si - 1.0) * x * (1.0 + 2.0 * poisson_ratio)
     return float(strain) if strain.ndim == 0 else strain
 
@@ -314,7 +314,7 @@ def thickness_field(stack: SiGeStack, x_nm, y_nm, *, seed: int) -> np.ndarray:
     every nm) the mean is ``thickness_nm`` and the range
     ``thickness_spread × thickness_nm``: the same sample at any scan sampling.
     """
-    waves = _thickness_waves(stack, _check_seed(seed))
+    waves = _thickness_waves(stack, checks.seed(seed))
     fine = waves(*_fine_grid(stack))
     relative = (waves(x_nm, y_nm) - fine.mean()) / (fine.max() - fine.min())
     return stack.thickness_nm * (1.0 + stack.thickness_spread * relative)
@@ -446,7 +446,7 @@ def lay_out(stack: SiGeStack, scan_shape, *, levels: Levels = Levels(), seed: in
     n_x, n_y = _check_scan_shape(scan_shape)
     if not isinstance(levels, Levels):
         raise ValueError(f"levels must be a Levels; got {type(levels).__name__}")
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     x_nm = (np.arange(n_x) + 0.5) * stack.field_nm[0] / n_x
     y_nm = (np.arange(n_y) + 0.5) * stack.field_nm[1] / n_y
     steps = levels.composition - 1
@@ -602,14 +602,14 @@ def add_shot_noise(data, probe, *, dose_e: float, seed: int):
     """
     data = np.asarray(data)
     probe = np.asarray(probe, dtype=np.float64)
-    _positive("dose_e", dose_e)
+    checks.positive_number("dose_e", dose_e, "electrons per pattern")
     if data.ndim != 4 or data.shape[2:] != probe.shape:
         raise ValueError(f"data must be [Rx, Ry, N, N] with the probe's shape; got {data.shape}, {probe.shape}")
     if not (np.all(np.isfinite(data)) and data.min() >= 0):
         raise ValueError("data must hold finite, non-negative intensities")
     if not probe.sum() > 0:
         raise ValueError("probe must have a positive sum (a vacuum probe image)")
-    rng = np.random.default_rng([_check_seed(seed), _NOISE_STREAM])
+    rng = np.random.default_rng([checks.seed(seed), _NOISE_STREAM])
     scale = float(dose_e) / probe.sum()
     counts = np.empty(data.shape, np.float32)
     for row in range(data.shape[0]):
@@ -646,7 +646,7 @@ def load_measured(data_path, probe_path, *, calibration, step_nm: float = 1.0,
         raise ValueError(f"calibration must be a fcunet_lib.userdata.Calibration; got {type(calibration).__name__}")
     if probe_path is None:
         raise ValueError("probe_path is required with data_path: a vacuum probe recorded with the scan")
-    _positive("step_nm", step_nm)
+    checks.positive_number("step_nm", step_nm, "nm")
     data = userdata.load_datacube(data_path)
     shape = np.shape(getattr(data, "data", data))
     probe = userdata.load_probe(probe_path, pattern_shape=shape[2:])
@@ -690,7 +690,7 @@ def si_basis_px(pixel_size: float = RECIPROCAL_PIXEL_SIZE, *, rotation_deg: floa
     ``coordinate_rotation`` to :func:`measure_strain` so that ε_xx stays
     the strain along the normal.
     """
-    _positive("pixel_size", pixel_size)
+    checks.reciprocal_pixel_size("pixel_size", pixel_size)
     angle = math.radians(float(rotation_deg))
     turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     g1 = np.array([1.0 / A_SI, math.sqrt(2.0) / A_SI]) / pixel_size
@@ -716,8 +716,7 @@ def example_positions(x_nm, y_nm, count: int = 5, *, stack: SiGeStack | None = N
     the substrate; without: evenly spaced over rx. Positions that coincide on
     a coarse scan are shown once.
     """
-    if not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"count must be a positive integer; got {count!r}")
+    count = checks.positive_integer("count", count)
     x_nm = np.asarray(x_nm, float)
     if stack is None:
         rows = dict.fromkeys(int(i) for i in np.round(np.linspace(0, len(x_nm) - 1, count)))
@@ -802,29 +801,13 @@ def measure_strain(bv, *, reference, expected_xx=None, g1=None, g2=None, origin=
 # --------------------------------------------------------------------------- #
 # Helpers
 # --------------------------------------------------------------------------- #
-def _positive(name, value):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number; got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a positive number; got {value!r}")
-    return number
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
-    return int(seed)
-
-
 def _check_scan_shape(scan_shape) -> tuple[int, int]:
     try:
         n_x, n_y = scan_shape
     except (TypeError, ValueError):
         raise ValueError(f"scan_shape must be (n_x, n_y); got {scan_shape!r}") from None
     for n in (n_x, n_y):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if not checks.is_integer(n) or n < 1:
             raise ValueError(f"scan_shape must be two positive integers (n_x, n_y); got {scan_shape!r}")
     return int(n_x), int(n_y)
 

@@ -21,12 +21,12 @@ or ``coordinate_rotation`` is given.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from fcunet_lib import checks
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 from fcunet_lib.disks import MAX_NUM_PEAKS, MIN_G_SPACING, MIN_RELATIVE_INTENSITY, _single_threaded_blas
 
@@ -224,10 +224,7 @@ def _nearest_maximum(maxima, x0, y0, g):
 def _max_peak_spacing(sm, value):
     if value is None:
         return MAX_PEAK_SPACING_FRACTION * min(np.hypot(*sm.g1), np.hypot(*sm.g2))
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"max_peak_spacing_px must be positive [pixels]; got {value}")
-    return value
+    return checks.positive_number("max_peak_spacing_px", value, "pixels")
 
 
 def _drop_unindexable_directions(sm, spacing):

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fcunet_lib import checks
+
 __all__ = [
     "HDF5_EXTENSIONS",
     "NUMPY_EXTENSIONS",
@@ -91,9 +93,7 @@ def electron_wavelength(energy_kv):
     float
         Wavelength [Å].
     """
-    energy_kv = float(energy_kv)
-    if not (math.isfinite(energy_kv) and energy_kv > 0):
-        raise ValueError(f"energy must be a positive voltage [kV]; got {energy_kv}")
+    energy_kv = checks.positive_number("energy_kv", energy_kv, "kV", kind="voltage")
     volts = energy_kv * 1e3
     # h / sqrt(2 m e V (1 + e V / (2 m c²))) with h, m, e, c in SI, in Å
     return 12.264259 / math.sqrt(volts * (1 + 0.97847574e-6 * volts))
@@ -118,7 +118,7 @@ class Calibration:
     semiangle_mrad: float | None = None
 
     def __post_init__(self):
-        pixel_size = _finite_positive("pixel_size", self.pixel_size, "1/Å")
+        pixel_size = checks.reciprocal_pixel_size("pixel_size", self.pixel_size)
         if pixel_size >= _MAX_PIXEL_SIZE:
             raise ValueError(
                 f"pixel_size {pixel_size:g} 1/Å per pixel is implausibly large; give the reciprocal "
@@ -128,7 +128,7 @@ class Calibration:
                                  ("semiangle_mrad", "mrad", _MAX_SEMIANGLE_MRAD)):
             value = getattr(self, name)
             if value is not None:
-                value = _finite_positive(name, value, unit)
+                value = checks.positive_number(name, value, unit)
                 if value > most:
                     raise ValueError(f"{name} must be at most {most:g} {unit}; got {value:g}")
                 object.__setattr__(self, name, value)
@@ -143,16 +143,6 @@ class Calibration:
     def to_dict(self):
         """Plain dict, units in the keys' docs: pixel_size [1/Å], energy_kv, semiangle_mrad."""
         return asdict(self)
-
-
-def _finite_positive(name, value, unit):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number [{unit}]; got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number [{unit}]; got {value}")
-    return value
 
 
 # --------------------------------------------------------------------------- #

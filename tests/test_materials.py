@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fcunet_lib import chemistry
 from fcunet_lib import materials as M
 from fcunet_lib import materials_online as O
 from fcunet_lib.config import MaterialsSettings, get_scale
@@ -250,7 +251,7 @@ def test_select_materials_table(tiny_table):
         assert M.plausibility(m.structure).ok
         assert m.n_sites == len(m.structure) <= 16
         assert m.a == pytest.approx(m.structure.lattice.a) and m.spacegroup >= 1
-        assert m.formula == M._formula(m.structure.composition)
+        assert m.formula == chemistry.reduced_formula(m.structure.composition)
         proto = M.get_prototype(m.prototype_key)
         assert m.spacegroup == proto.spacegroup and m.prototype == proto.aflow
         assert set(m.decoration) == set(proto.elements)
