@@ -78,9 +78,6 @@ __all__ = [
     "virtual_bright_field",
     "reference_mask",
     "measure_strain",
-    "PULL_REFLECTIONS",
-    "disk_centroid_pull",
-    "disk_contrast_pull",
 ]
 
 #: Lattice parameter of the Si₀.₇₅Ge₀.₂₅ substrate [Å] (the paper's value).
@@ -644,96 +641,6 @@ def virtual_bright_field(data: np.ndarray, probe: np.ndarray) -> np.ndarray:
     qx, qy = np.mgrid[: data.shape[2], : data.shape[3]]
     detector = np.hypot(qx - qx0, qy - qy0) <= radius
     return data[..., detector].sum(axis=-1)
-
-
-#: Reflections whose disks :func:`disk_contrast_pull` reads, as (h, k) with
-#: g = (h / a_x, k·√2 / a_yz): the four {111} and the (2 0 0), (0 2 2) pairs.
-PULL_REFLECTIONS = {"111": ((1, 1), (1, -1), (-1, 1), (-1, -1)),
-                    "200": ((2, 0), (-2, 0)), "022": ((0, 2), (0, -2))}
-
-
-def disk_centroid_pull(pattern: np.ndarray, g_px, radius_px: float) -> np.ndarray:
-    """Radial pull of each disk's intensity centroid off its geometric centre.
-
-    Dynamical diffraction grades the intensity inside a thick crystal's
-    disks; any detector that weighs intensity (template matching, a network
-    trained on centres) is pulled towards the bright side. This measures the
-    pull model-free: the intensity centroid of the pixels within
-    ``radius_px`` of each disk's true centre, less the plain centroid of
-    those pixels (so pixelation adds nothing), projected on its g.
-
-    Parameters
-    ----------
-    pattern : ndarray of shape (N, N)
-        One diffraction pattern, direct beam at (N//2, N//2).
-    g_px : array of shape (n, 2)
-        True disk centres relative to the direct beam [pixels, (qx, qy)].
-    radius_px : float
-        Radius of the disk region read [pixels]; keep it inside the disks.
-
-    Returns
-    -------
-    ndarray of shape (n,)
-        Outward shift of each centroid along its g, in percent of |g| (a
-        shift of +1 % makes that g read 1 % long).
-    """
-    pattern = np.asarray(pattern, dtype=np.float64)
-    if pattern.ndim != 2 or pattern.shape[0] != pattern.shape[1]:
-        raise ValueError(f"pattern must be a square 2D array; got shape {pattern.shape}")
-    g_px = np.atleast_2d(np.asarray(g_px, dtype=np.float64))
-    if g_px.shape[1] != 2 or not np.all(np.linalg.norm(g_px, axis=1) > 0):
-        raise ValueError("g_px must be non-zero (qx, qy) vectors of shape (n, 2)")
-    radius_px = checks.positive_number("radius_px", radius_px, "pixels")
-    n = pattern.shape[0]
-    qx, qy = np.meshgrid(np.arange(n) - n // 2, np.arange(n) - n // 2, indexing="ij")
-    pulls = []
-    for g in g_px:
-        inside = (qx - g[0]) ** 2 + (qy - g[1]) ** 2 <= radius_px**2
-        weights = pattern[inside]
-        if not inside.any() or not weights.sum() > 0:
-            raise ValueError(f"no intensity within {radius_px} px of the disk at {tuple(g)}")
-        centroid = np.array([qx[inside] @ weights, qy[inside] @ weights]) / weights.sum()
-        # against the centroid of the pixels read, not g itself: a uniform disk off the pixel
-        # grid is then exactly unpulled
-        unweighted = np.array([qx[inside].mean(), qy[inside].mean()])
-        pulls.append(100.0 * ((centroid - unweighted) @ g) / (g @ g))
-    return np.array(pulls)
-
-
-def disk_contrast_pull(scan: MultilayerScan, sample: Multilayer, *, pixel_size: float = RECIPROCAL_PIXEL_SIZE,
-                       radius_fraction: float = 0.9) -> dict:
-    """Mean centroid pull of the {111}, {200} and {022} disks per region.
-
-    Reads one pattern per region of an on-zone scan (positions of one region
-    share a simulation) with :func:`disk_centroid_pull`, the disk region
-    being ``radius_fraction`` of the probe's semiangle.
-
-    Returns
-    -------
-    dict
-        ``{region: {family: pull [% of |g|]}}`` and the same relative to the
-        substrate under ``"relative_to_substrate"``.
-    """
-    from fcunet_lib.userdata import electron_wavelength
-
-    if any(np.any(np.asarray(spec.tilt_mrad) != 0) for spec in scan.specs):
-        raise ValueError("disk_contrast_pull expects the on-zone scan (one pattern per region); "
-                         "this scan is tilted")
-    radius = (radius_fraction * sample.semiangle_mrad * 1e-3
-              / electron_wavelength(sample.energy_kv) / pixel_size)
-    regions = layer_profile(sample)["region"]
-    pulls = {}
-    for rx, (region, spec) in enumerate(zip(regions, scan.specs)):
-        if region in pulls:
-            continue
-        pulls[str(region)] = {
-            family: float(np.mean(disk_centroid_pull(
-                scan.data[rx, 0], [(h / spec.a_x_A / pixel_size, k * math.sqrt(2.0) / spec.a_yz_A / pixel_size)
-                                   for h, k in members], radius)))
-            for family, members in PULL_REFLECTIONS.items()}
-    relative = {region: {family: value - pulls[SUBSTRATE][family] for family, value in by_family.items()}
-                for region, by_family in pulls.items() if region != SUBSTRATE}
-    return {**pulls, "relative_to_substrate": relative}
 
 
 def measure_strain(bv, sample: Multilayer, *, n_y: int, pixel_size: float = RECIPROCAL_PIXEL_SIZE) -> dict:

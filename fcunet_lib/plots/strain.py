@@ -10,7 +10,8 @@ import numpy as np
 
 from fcunet_lib import multilayer
 
-__all__ = ["METHODS", "METHOD_LABELS", "DATASET_LABELS", "PAPER_EYY_RMS", "example_positions", "plot_fig3"]
+__all__ = ["METHODS", "METHOD_LABELS", "DATASET_LABELS", "PAPER_EYY_RMS", "example_positions", "plot_fig3",
+           "plot_contrast_pull"]
 
 #: Methods in the order they are drawn.
 METHODS = ("correlation", "fcunet")
@@ -173,6 +174,41 @@ def _panel_profile(ax, strain, component, expected, sample, name):
     ax.set_ylabel(f"ε$_{{{component}}}$ [%]", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="best")
+
+
+def plot_contrast_pull(series: dict, *, thickness_nm: float, families=("111", "022")):
+    """Disk-contrast pull against the substrate versus thickness, one panel per family.
+
+    Parameters
+    ----------
+    series : dict
+        From :func:`fcunet_lib.disk_contrast.contrast_pull_series`.
+    thickness_nm : float
+        The sample's thickness, marked on each panel [nm].
+    families : sequence of str
+        Reflection families to draw (keys of
+        :data:`fcunet_lib.disk_contrast.PULL_REFLECTIONS`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.2), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    for ax, family in zip(axes[0], families):
+        for region, by_family in series["relative_to_substrate"].items():
+            ax.plot(series["thickness_nm"], by_family[family], "o-", ms=3, lw=1.2, label=region)
+        ax.axhline(0, color="0.7", lw=0.6)
+        ax.axvline(thickness_nm, color="0.3", ls="--", lw=0.8, label=f"sample ({thickness_nm:g} nm)")
+        ax.set_title(f"({family}) disks: centroid pull vs substrate", fontsize=9)
+        ax.set_xlabel("thickness [nm]", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("pull [% of |g|]", fontsize=8)
+    axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle("Simulated (abTEM, on zone, column approximation): dynamical disk contrast", fontsize=9)
+    return fig
 
 
 def _extent(sample, n_y):
