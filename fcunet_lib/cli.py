@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--scale", default="default", choices=config.SCALE_NAMES)
     tr.add_argument("--model", required=True, choices=("unet", "spectral_unet", "fcunet"))
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--epochs", type=int, default=None,
+                    help="epochs (default: the scale's); more than a finished run's extends it")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")
@@ -137,7 +139,8 @@ def _cmd_library(args) -> int:
 def _cmd_train(args) -> int:
     from .training_run import train_and_ship
 
-    card = train_and_ship(args.scale, args.model, seed=args.seed, verbose=args.verbose)
+    card = train_and_ship(args.scale, args.model, seed=args.seed, verbose=args.verbose,
+                          epochs=args.epochs)
     print(json.dumps({k: card[k] for k in ("name", "sha256", "validation", "training_seconds")
                       if k in card}, indent=2))
     return 0

@@ -371,7 +371,10 @@ def train(build: Callable[[], object], train_data: dict, validation_data: dict, 
     train_data, validation_data : dict
         From :func:`load_split`.
     folder : path
-        Run folder (created); a run already there is resumed.
+        Run folder (created); a run already there is resumed, and a finished
+        run is extended to ``options.epochs`` if that is larger (every other
+        option must match). Extending gives the same result as a run asked
+        for the larger count from the start.
     options : TrainOptions
     stop_after_epoch : int, optional
         Return after finishing this epoch (0-based), as if killed there.
@@ -407,8 +410,15 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
     state_path = folder / "state.json"
     if state_path.is_file():
         state = json.loads(state_path.read_text())
-        if state["options"] != json.loads(json.dumps(options.to_dict())):
+        asked = json.loads(json.dumps(options.to_dict()))
+        if {**state["options"], "epochs": None} != {**asked, "epochs": None}:
             raise ValueError(f"{folder} holds a run with other options: use a new folder")
+        if state["epochs_done"] > options.epochs:
+            raise ValueError(f"{folder} holds a run of {state['epochs_done']} epochs, more than the "
+                             f"{options.epochs} asked: ask for at least {state['epochs_done']}")
+        # Nothing in a run depends on the total epoch count (the schedule counts steps, each
+        # epoch's augmentation is seeded by its index), so a finished run extends exactly.
+        state["options"]["epochs"] = options.epochs
         _spot_mse_class(), _noam_schedule_class()  # register the compiled loss and schedule first
         with _strategy_scope(options.strategy):
             model = keras.saving.load_model(folder / state["checkpoint"])

@@ -58,18 +58,24 @@ def load_scale_models(scale: str, names) -> dict:
     return {name: model_store.load_model(name, folder=folder) for name in names}
 
 
-def train_options(scale: str, *, seed: int = 0):
-    """The :class:`fcunet_lib.train.TrainOptions` of a scale."""
+def train_options(scale: str, *, seed: int = 0, epochs: int | None = None):
+    """The :class:`fcunet_lib.train.TrainOptions` of a scale (``epochs`` overrides its count)."""
+    from . import checks
     from .train import TrainOptions
 
     training = config.get_scale(scale).training
-    return TrainOptions(epochs=training.epochs, batch_size=training.batch_size, seed=seed,
+    epochs = training.epochs if epochs is None else checks.positive_integer("epochs", epochs)
+    return TrainOptions(epochs=epochs, batch_size=training.batch_size, seed=seed,
                         loss=training.loss, spot_weight=training.spot_weight)
 
 
-def train_command(scale: str, name: str, seed: int) -> str:
-    """The exact command that reproduces a shipped model."""
-    return f"fcunet train --scale {config.get_scale(scale).name} --model {name} --seed {seed}"
+def train_command(scale: str, name: str, seed: int, epochs: int | None = None) -> str:
+    """The exact command that reproduces a shipped model (``--epochs`` only if not the scale's)."""
+    cfg = config.get_scale(scale)
+    command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
+    if epochs is not None and epochs != cfg.training.epochs:
+        command += f" --epochs {epochs}"
+    return command
 
 
 def run_folder(scale: str, name: str, seed: int, library_folder: Path) -> Path:
@@ -80,7 +86,8 @@ def run_folder(scale: str, name: str, seed: int, library_folder: Path) -> Path:
 
 
 def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
-                   stop_after_epoch: int | None = None, fresh: bool = False) -> dict:
+                   stop_after_epoch: int | None = None, fresh: bool = False,
+                   epochs: int | None = None) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -99,6 +106,9 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     fresh : bool
         Discard an existing run of the same model, seed and library and train
         from scratch (otherwise a finished run is only scored and shipped).
+    epochs : int, optional
+        Train this many epochs instead of the scale's; a finished shorter run
+        of the same model, seed and library is extended.
 
     Returns
     -------
@@ -115,7 +125,7 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     train_data = train.load_split(folder, "train")
     validation = train.load_split(folder, "validation")
     architecture = models.model_config(cfg.name)
-    options = train_options(cfg.name, seed=seed)
+    options = train_options(cfg.name, seed=seed, epochs=epochs)
     run = run_folder(cfg.name, name, seed, folder)
     if fresh and run.exists():
         shutil.rmtree(run)
@@ -176,7 +186,7 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         "target_scale": state["target_scale"],
         "library_hash": library.library_hash(library_folder),
         "library_folder": Path(library_folder).name,
-        "command": train_command(scale, name, seed),
+        "command": train_command(scale, name, seed, state["options"]["epochs"]),
         "seed": seed,
         "scale": scale,
         "options": state["options"],

@@ -82,12 +82,7 @@ def test_bad_options(kwargs):
 
 @pytest.mark.slow
 def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_library, tmp_path):
-    from fcunet_lib import models
-
-    def build():
-        return models.build_model("fcunet", input_size=N, base_filters=2, levels=2,
-                                  convs_per_block=1, dropout=0.1)
-
+    build = _tiny_builder("fcunet")
     data = train.load_split(tiny_library, "train")
     val = train.load_split(tiny_library, "validation")
     options = train.TrainOptions(epochs=3, batch_size=4, seed=5)
@@ -111,6 +106,27 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_library, tm
     with pytest.raises(ValueError, match="other options"):
         train.train(build, data, val, tmp_path / "full", options=other)
 
+
+def _tiny_builder(name):
+    from fcunet_lib import models
+
+    return lambda: models.build_model(name, input_size=N, base_filters=2, levels=2, convs_per_block=1,
+                                      dropout=0.1)
+
+
+def test_a_finished_run_extends_like_a_longer_run(tiny_library, tmp_path):
+    build = _tiny_builder("unet")
+    data, val = train.load_split(tiny_library, "train"), train.load_split(tiny_library, "validation")
+    longer = train.train(build, data, val, tmp_path / "longer",
+                         options=train.TrainOptions(epochs=2, batch_size=4, seed=3))
+    train.train(build, data, val, tmp_path / "short", options=train.TrainOptions(epochs=1, batch_size=4, seed=3))
+    extended = train.train(build, data, val, tmp_path / "short",
+                           options=train.TrainOptions(epochs=2, batch_size=4, seed=3))
+    assert extended["epochs_done"] == 2 and extended["options"]["epochs"] == 2
+    np.testing.assert_allclose(extended["history"]["loss"], longer["history"]["loss"], rtol=1e-4)
+    np.testing.assert_allclose(extended["history"]["val_loss"], longer["history"]["val_loss"], rtol=1e-4)
+    with pytest.raises(ValueError, match="run of 2 epochs, more than the 1 asked"):
+        train.train(build, data, val, tmp_path / "short", options=train.TrainOptions(epochs=1, batch_size=4, seed=3))
 
 
 def test_mixed_bfloat16_run_is_finite_reloads_and_restores_the_policy(tiny_library, tmp_path):

@@ -8,7 +8,7 @@ Trains the network from scratch in a scratch run folder
 (``build/retrain/<name>-seed<seed>``; resumable after a kill, like any run),
 with the same scale preset, seed and library as the card, scores it on the
 validation split exactly as ``fcunet train`` does, and writes
-``models/retrain/<name>.json``: the card's and the retrained run's
+``models/checks/retrain_<name>.json``: the card's and the retrained run's
 per-epoch curves and validation SSIM, side by side with their differences.
 Nothing is shipped; the shipped weights are not touched.
 
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
                             for zone in ("on_zone", "off_zone", "all")},
         "machine": card["machine"],
     }
-    out = ROOT / "models" / "retrain" / f"{args.model}.json"
+    out = ROOT / "models" / "checks" / f"retrain_{args.model}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(comparison, indent=1) + "\n")
     print(json.dumps(comparison["validation_ssim"], indent=1))
