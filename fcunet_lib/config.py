@@ -258,6 +258,10 @@ class TrainingSettings:
         ``"mse"`` (the paper's) or another loss of :data:`fcunet_lib.train.LOSSES`.
     spot_weight : float
         Extra weight of each target's brightest pixel under ``loss="spot_mse"``.
+    target_norm : str
+        ``"global"`` (one factor for every target) or ``"pattern_max"`` (each
+        target divided by its own maximum), see
+        :func:`fcunet_lib.train.normalise_targets`.
     """
 
     base_filters: int
@@ -268,6 +272,7 @@ class TrainingSettings:
     epochs: int
     loss: str = "mse"
     spot_weight: float = 20.0
+    target_norm: str = "global"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
 """Predict structure-factor images for a split and score them (Table I).
 
-A trained model predicts targets multiplied by its ``target_scale`` (stored in
-its card); :func:`predict_targets` divides it back out, so predictions are in
-the targets' own units (V·Å) and SSIM compares like with like.
+A model trained with ``target_norm="global"`` predicts targets multiplied by
+its ``target_scale`` (stored in its card); :func:`predict_targets` divides it
+back out, so predictions are in the targets' own units (V·Å). A model trained
+with ``target_norm="pattern_max"`` predicts each image as a fraction of its
+own maximum (the direct beam), which no factor converts back without the
+truth; :func:`targets_like_model` brings the true images to the model's units
+instead, so SSIM always compares like with like.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import numpy as np
 
 from . import metrics
 
-__all__ = ["predict_targets", "ssim_by_zone", "ZONES"]
+__all__ = ["predict_targets", "ssim_by_zone", "targets_like_model", "relative_to_truth",
+           "target_norm_of", "ZONES"]
 
 ZONES = ("on_zone", "off_zone")
 
@@ -49,6 +54,71 @@ def predict_targets(model, cbed: np.ndarray, probe: np.ndarray, *, target_scale:
         pred = model.predict_on_batch([cbed[start:stop, ..., None], probe[start:stop, ..., None]])
         out[start:stop] = np.asarray(pred)[..., 0] / target_scale
     return out
+
+
+def target_norm_of(card: dict) -> str:
+    """How a model's targets were normalised: its card's (or run state's)
+    ``options["target_norm"]``; models trained before the option existed are
+    ``"global"``."""
+    return card.get("options", {}).get("target_norm", "global")
+
+
+def targets_like_model(targets: np.ndarray, card: dict) -> np.ndarray:
+    """True structure-factor images in the units of a model's predictions.
+
+    Parameters
+    ----------
+    targets : ndarray [n, N, N]
+        True images [V·Å].
+    card : dict
+        The model's card or run state (:func:`target_norm_of`).
+
+    Returns
+    -------
+    ndarray [n, N, N], float32
+        ``targets`` unchanged for ``"global"`` models (their predictions are
+        converted to V·Å by :func:`predict_targets`); each image divided by its
+        maximum for ``"pattern_max"`` models.
+    """
+    from .train import normalise_targets
+
+    norm = target_norm_of(card)
+    return normalise_targets(targets, "global" if norm == "global" else norm)
+
+
+def relative_to_truth(predictions: np.ndarray, targets: np.ndarray, card: dict):
+    """Predictions and truths in units of each true image's maximum.
+
+    The frame in which :func:`fcunet_lib.metrics.ssim` compares them, and in
+    which models trained with either ``target_norm`` can be shown side by
+    side on one colour scale.
+
+    Parameters
+    ----------
+    predictions : ndarray [n, N, N]
+        :func:`predict_targets` output of the model of ``card``.
+    targets : ndarray [n, N, N]
+        True images [V·Å].
+    card : dict
+        The model's card (:func:`target_norm_of`).
+
+    Returns
+    -------
+    (predictions, targets) : two float32 ndarrays [n, N, N]
+        Every true image peaks at 1; SSIM of the pair equals SSIM of the
+        inputs.
+    """
+    from .train import normalise_targets
+
+    predictions = np.asarray(predictions, dtype=np.float32)
+    if predictions.shape != np.shape(targets):
+        raise ValueError(f"predictions {predictions.shape} and targets {np.shape(targets)}: "
+                         "expected one prediction per target")
+    truth = normalise_targets(targets, "pattern_max")
+    if target_norm_of(card) == "global":
+        peak = np.asarray(targets, dtype=np.float32).max(axis=(-2, -1), keepdims=True)
+        predictions = predictions / np.where(peak > 0, peak, np.float32(1.0))
+    return predictions, truth
 
 
 def ssim_by_zone(predictions: np.ndarray, targets: np.ndarray, zones) -> dict:

@@ -44,6 +44,7 @@ __all__ = [
     "library_hash",
     "open_library",
     "read_manifest",
+    "split_digest",
     "verify_library",
     "estimate_cost",
 ]
@@ -369,6 +370,23 @@ def library_hash(folder: str | os.PathLike) -> str:
     for record in sorted(read_manifest(folder), key=lambda r: r["index"]):
         digest.update(json.dumps(record["checksums"], sort_keys=True).encode())
     return digest.hexdigest()[:16]
+
+
+def split_digest(folder: str | os.PathLike) -> str:
+    """sha256 of which crystal systems the plan puts in which split (16 hex).
+
+    What a model's evaluation must not change: a network scored on a test
+    split is only fair if none of its crystal systems was in the training
+    split. Unlike the plan's own digest (the library folder's name), this
+    does not depend on the last bits of floating-point numbers in the plan
+    (lattice parameters, tilts), which can differ between machines.
+    """
+    plan = json.loads((Path(folder) / "plan.json").read_bytes())
+    members: dict[str, set] = {}
+    for job in plan["jobs"]:
+        members.setdefault(job["split"], set()).add(job["material_id"])
+    text = json.dumps({split: sorted(ids) for split, ids in members.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _chunk_name(array_name: str, chunk_index: int) -> str:

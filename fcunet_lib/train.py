@@ -38,11 +38,15 @@ __all__ = [
     "NoamSchedule",
     "load_split",
     "make_epoch",
+    "normalise_targets",
+    "TARGET_NORMS",
     "train",
     "LOSSES",
 ]
 
 LOSSES = ("mse", "mae", "huber", "spot_mse")
+#: How targets are brought to order one (see :func:`normalise_targets`).
+TARGET_NORMS = ("global", "pattern_max")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ class TrainOptions:
         :func:`spot_weighted_mse`).
     spot_weight : float
         Extra weight of the brightest pixel of each target under ``"spot_mse"``.
+    target_norm : str
+        ``"global"``: every target times one factor (1 / mean of the training
+        targets' maxima; the network must then also guess each pattern's
+        absolute scale, which grows with thickness); ``"pattern_max"``: each
+        target divided by its own maximum (the direct beam), a scale-free
+        target that matches the scale-free input (see :func:`normalise_targets`).
     seed : int
         Seed of weights, ordering, augmentation and dropout.
     augment : AugmentSettings or None
@@ -80,6 +90,7 @@ class TrainOptions:
     d_model: float = 128.0
     loss: str = "mse"
     spot_weight: float = 20.0
+    target_norm: str = "global"
     seed: int = 0
     augment: fl_augment.AugmentSettings | None = field(default_factory=fl_augment.AugmentSettings)
     mixed_precision: str | None = None
@@ -88,6 +99,9 @@ class TrainOptions:
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs={self.epochs}, batch_size={self.batch_size}: expected >= 1")
+        if self.target_norm not in TARGET_NORMS:
+            raise ValueError(f"target_norm {self.target_norm!r}: expected one of "
+                             f"{', '.join(TARGET_NORMS)}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
         if self.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
@@ -242,14 +256,23 @@ def load_split(library_folder, split: str, *, max_jobs: int | None = None) -> di
 
 def make_epoch(data: dict, *, epoch: int, seed: int,
                settings: fl_augment.AugmentSettings | None, target_scale: float = 1.0,
-               shuffle: bool = True):
+               shuffle: bool = True, target_norm: str = "global"):
     """Assemble one epoch: ordered by ``(seed, epoch)``, augmented per pattern.
+
+    Parameters
+    ----------
+    target_scale : float
+        Factor applied to every target under ``target_norm="global"``.
+    target_norm : str
+        ``"global"`` or ``"pattern_max"`` (:func:`normalise_targets`; each
+        target is divided by its maximum *before* augmentation, so a
+        sub-pixel shift does not change what "1" means).
 
     Returns
     -------
     (inputs, target)
         ``inputs`` is ``[cbed, probe]``, each float32 ``[n, N, N, 1]``; ``target``
-        float32 ``[n, N, N, 1]`` multiplied by ``target_scale``.
+        float32 ``[n, N, N, 1]`` in the network's units.
     """
     n = len(data["cbed"])
     order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
@@ -259,11 +282,45 @@ def make_epoch(data: dict, *, epoch: int, seed: int,
     target = np.empty_like(cbed)
     for out, index in enumerate(order):
         c, p, t = (data[k][index].astype(np.float32) for k in ("cbed", "probe", "target"))
+        t = normalise_targets(t, target_norm, target_scale=target_scale)
         if settings is not None:
             c, p, t, _ = fl_augment.augment_triplet(
                 c, p, t, settings, fl_augment.rng_for(seed, int(index), epoch))
         cbed[out], probe[out], target[out] = c, p, t
-    return [cbed[..., None], probe[..., None]], target[..., None] * target_scale
+    return [cbed[..., None], probe[..., None]], target[..., None]
+
+
+def normalise_targets(targets, target_norm: str, *, target_scale: float = 1.0) -> np.ndarray:
+    """Targets in a network's units.
+
+    The networks' input is scale-free (the Fourier layer, and the real
+    networks' input step, normalise each pattern), while a structure-factor
+    target grows linearly with thickness and with the material's potential.
+    ``"pattern_max"`` removes that scale from the target too: each image is
+    divided by its own maximum (the direct beam, ``t·|V_0|``), leaving the
+    relative structure factors ``|V_g| / |V_0|`` the input can determine.
+
+    Parameters
+    ----------
+    targets : ndarray [..., N, N]
+        Non-negative structure-factor images [V·Å].
+    target_norm : str
+        ``"global"`` (times ``target_scale``) or ``"pattern_max"``.
+    target_scale : float
+        The global factor (ignored by ``"pattern_max"``).
+
+    Returns
+    -------
+    ndarray, float32
+        Same shape; under ``"pattern_max"`` every non-empty image peaks at 1.
+    """
+    targets = np.asarray(targets, dtype=np.float32)
+    if target_norm == "global":
+        return targets * np.float32(target_scale)
+    if target_norm != "pattern_max":
+        raise ValueError(f"target_norm {target_norm!r}: expected one of {', '.join(TARGET_NORMS)}")
+    peak = targets.max(axis=(-2, -1), keepdims=True)
+    return targets / np.where(peak > 0, peak, np.float32(1.0))
 
 
 def target_scale_for(data: dict) -> float:
@@ -411,6 +468,8 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
     if state_path.is_file():
         state = json.loads(state_path.read_text())
         asked = json.loads(json.dumps(options.to_dict()))
+        # runs from before target_norm existed trained with the global factor
+        state["options"] = {"target_norm": "global", **state["options"]}
         if {**state["options"], "epochs": None} != {**asked, "epochs": None}:
             raise ValueError(f"{folder} holds a run with other options: use a new folder")
         if state["epochs_done"] > options.epochs:
@@ -426,16 +485,20 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
     else:
         keras.utils.set_random_seed(options.seed)
         state = {"epochs_done": 0, "history": {}, "seconds": 0.0,
-                 "target_scale": target_scale_for(train_data), "options": options.to_dict()}
+                 "target_scale": (target_scale_for(train_data) if options.target_norm == "global"
+                                  else 1.0),
+                 "options": options.to_dict()}
         with _strategy_scope(options.strategy):
             model = _compile(build(), options)
-    scale = state["target_scale"]
+    scale, norm = state["target_scale"], options.target_norm
     val_inputs, val_target = make_epoch(validation_data, epoch=0, seed=options.seed,
-                                        settings=None, target_scale=scale, shuffle=False)
+                                        settings=None, target_scale=scale, shuffle=False,
+                                        target_norm=norm)
     for epoch in range(state["epochs_done"], options.epochs):
         start = time.perf_counter()
         inputs, target = make_epoch(train_data, epoch=epoch, seed=options.seed,
-                                    settings=options.augment, target_scale=scale)
+                                    settings=options.augment, target_scale=scale,
+                                    target_norm=norm)
         fit = model.fit(inputs, target, batch_size=options.batch_size, epochs=epoch + 1,
                         initial_epoch=epoch, shuffle=False, verbose=verbose,
                         validation_data=(val_inputs, val_target))

@@ -66,7 +66,8 @@ def train_options(scale: str, *, seed: int = 0, epochs: int | None = None):
     training = config.get_scale(scale).training
     epochs = training.epochs if epochs is None else checks.positive_integer("epochs", epochs)
     return TrainOptions(epochs=epochs, batch_size=training.batch_size, seed=seed,
-                        loss=training.loss, spot_weight=training.spot_weight)
+                        loss=training.loss, spot_weight=training.spot_weight,
+                        target_norm=training.target_norm)
 
 
 def train_command(scale: str, name: str, seed: int, epochs: int | None = None) -> str:
@@ -177,8 +178,8 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
     start = time.perf_counter()
     predictions = evaluation.predict_targets(model, validation["cbed"], validation["probe"],
                                              target_scale=state["target_scale"])
-    scores = evaluation.ssim_by_zone(predictions, validation["target"].astype("float32"),
-                                     validation["zone"])
+    truth = evaluation.targets_like_model(validation["target"], state)
+    scores = evaluation.ssim_by_zone(predictions, truth, validation["zone"])
     card = {
         "model": name,
         "architecture": models.model_config(scale),
@@ -186,6 +187,7 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         "target_scale": state["target_scale"],
         "library_hash": library.library_hash(library_folder),
         "library_folder": Path(library_folder).name,
+        "split_digest": library.split_digest(library_folder),
         "command": train_command(scale, name, seed, state["options"]["epochs"]),
         "seed": seed,
         "scale": scale,

@@ -159,3 +159,23 @@ def test_mean_ssim_is_the_batch_mean():
 def test_ssim_bad_input_raises(pred, true, message):
     with pytest.raises(ValueError, match=message):
         metrics.ssim(pred, true)
+
+
+def test_relative_to_truth_keeps_ssim_for_both_target_norms():
+    from fcunet_lib import evaluation
+
+    rng = np.random.default_rng(0)
+    targets = rng.random((3, 16, 16)).astype(np.float32) * np.array([1.0, 5.0, 20.0])[:, None, None]
+    predictions = targets + 0.1 * rng.standard_normal(targets.shape).astype(np.float32)
+    rel_pred, rel_truth = evaluation.relative_to_truth(predictions, targets, {"options": {}})
+    assert rel_truth.max(axis=(1, 2)) == pytest.approx(1.0)
+    for p, t, rp, rt in zip(predictions, targets, rel_pred, rel_truth):
+        assert metrics.ssim(rp, rt) == pytest.approx(metrics.ssim(p, t), abs=1e-6)
+    # a pattern_max model's prediction is already relative: it is left as it is
+    card = {"options": {"target_norm": "pattern_max"}}
+    same, _ = evaluation.relative_to_truth(rel_pred, targets, card)
+    np.testing.assert_array_equal(same, rel_pred)
+    np.testing.assert_allclose(evaluation.targets_like_model(targets, card), rel_truth)
+    np.testing.assert_allclose(evaluation.targets_like_model(targets, {}), targets, rtol=1e-6)
+    with pytest.raises(ValueError, match="one prediction per target"):
+        evaluation.relative_to_truth(predictions[:2], targets, card)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -10,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-from fcunet_lib import models, training_run
+from fcunet_lib import library, models, training_run
 from fcunet_lib.plots import training
 
 TINY = {"input_size": 64, "base_filters": 2, "levels": 2, "convs_per_block": 1, "dropout": 0.1}
@@ -131,11 +132,33 @@ def test_require_models_names_the_notebook(tmp_path):
         training_run.require_models(["fcunet"], tmp_path, scale="smoke")
 
 
-def test_check_same_plan(tmp_path):
-    cards = {name: _card(name) for name in models.MODEL_NAMES}
-    training.check_same_plan(cards, tmp_path / "library-0123456789")
+def _plan_folder(parent, name, splits, lattice=5.431):
+    """A library folder holding only a plan: one job per (material, split)."""
+    folder = parent / name
+    folder.mkdir()
+    jobs = [{"material_id": m, "split": split, "lattice_A": lattice} for m, split in splits.items()]
+    (folder / "plan.json").write_text(json.dumps({"metadata": {}, "jobs": jobs}))
+    return folder
+
+
+def test_check_same_plan_compares_splits_not_float_bits(tmp_path):
+    splits = {"a": "train", "b": "train", "c": "validation", "d": "test"}
+    trained_on = _plan_folder(tmp_path, "library-0123456789", splits)
+    # the same plan rebuilt elsewhere: other last bits, other folder name, same splits
+    rebuilt = _plan_folder(tmp_path, "library-5555555555", splits, lattice=5.431000000000001)
+    swapped = _plan_folder(tmp_path, "library-9999999999", {**splits, "b": "test", "d": "train"})
+    digest = library.split_digest(trained_on)
+    assert library.split_digest(rebuilt) == digest != library.split_digest(swapped)
+    cards = {name: {**_card(name), "split_digest": digest} for name in models.MODEL_NAMES}
+    training.check_same_plan(cards, trained_on)
+    training.check_same_plan(cards, rebuilt)
     with pytest.raises(ValueError, match="retrain=True"):
-        training.check_same_plan(cards, tmp_path / "library-9999999999")
+        training.check_same_plan(cards, swapped)
+    # cards from before the split digest: compared by folder name
+    legacy = {name: _card(name) for name in models.MODEL_NAMES}
+    training.check_same_plan(legacy, trained_on)
+    with pytest.raises(ValueError, match="fcunet"):
+        training.check_same_plan(legacy, rebuilt)
 
 
 def test_select_test_patterns_is_balanced_and_deterministic():

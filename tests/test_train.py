@@ -74,7 +74,7 @@ def test_epoch_is_seeded_and_varies_between_epochs(tiny_library):
 
 
 @pytest.mark.parametrize("kwargs", [{"loss": "l3"}, {"epochs": 0}, {"strategy": "tpu"},
-                                    {"mixed_precision": "fp8"}])
+                                    {"mixed_precision": "fp8"}, {"target_norm": "max"}])
 def test_bad_options(kwargs):
     with pytest.raises(ValueError, match="expected"):
         train.TrainOptions(**kwargs)
@@ -202,3 +202,32 @@ def test_spot_mse_run_resumes_in_a_new_process(tiny_library, tmp_path):
                              timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         assert f"EPOCHS {done}" in out.stdout
+
+
+def test_pattern_max_targets_are_scale_free_and_peak_at_one(tiny_library):
+    data = train.load_split(tiny_library, "train")
+    _, target = train.make_epoch(data, epoch=0, seed=1, settings=None, shuffle=False,
+                                 target_norm="pattern_max")
+    assert target.max(axis=(1, 2, 3)) == pytest.approx(1.0)
+    # the two thicknesses of one job differ only by a factor: normalised, they are the same image
+    assert np.abs(target[0] - target[1]).max() < 1e-3
+    raw = data["target"][0].astype(np.float32)
+    doubled = train.normalise_targets(2.0 * raw, "pattern_max")
+    assert np.allclose(doubled, raw / raw.max(), atol=1e-6)
+    # global: one factor for all, so thickness stays in the target
+    _, glob = train.make_epoch(data, epoch=0, seed=1, settings=None, shuffle=False,
+                               target_scale=0.5)
+    assert np.allclose(glob[..., 0], 0.5 * data["target"].astype(np.float32))
+    assert train.normalise_targets(np.zeros((2, 4, 4)), "pattern_max").max() == 0.0
+    with pytest.raises(ValueError, match="expected one of global, pattern_max"):
+        train.normalise_targets(raw, "per_image")
+
+
+def test_pattern_max_is_applied_before_augmentation(tiny_library):
+    """A sub-pixel shift lowers the sampled peak; the target keeps the clean image's unit."""
+    data = train.load_split(tiny_library, "train")
+    settings = train.TrainOptions().augment
+    _, target = train.make_epoch(data, epoch=0, seed=4, settings=settings, shuffle=False,
+                                 target_norm="pattern_max")
+    peaks = target.max(axis=(1, 2, 3))
+    assert np.all(peaks <= 1.0 + 1e-5) and np.all(peaks > 0.5)

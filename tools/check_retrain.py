@@ -61,7 +61,7 @@ def main(argv=None) -> int:
                    f"--seed {args.seed}",
         "shipped_sha256": shipped["sha256"],
         "library_folder": card["library_folder"],
-        "options_equal": card["options"] == shipped["options"],
+        "options_equal": card["options"] == {"target_norm": "global", **shipped["options"]},
         "training_seconds": {"shipped": shipped["training_seconds"],
                              "retrained": card["training_seconds"]},
         "curves": {key: {"shipped": shipped["curves"][key], "retrained": values,

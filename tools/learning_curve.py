@@ -79,8 +79,8 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             predictions = evaluation.predict_targets(model, validation["cbed"], validation["probe"],
                                                      target_scale=state["target_scale"])
-            ssim = evaluation.ssim_by_zone(predictions, validation["target"].astype("float32"),
-                                           validation["zone"])
+            truth = evaluation.targets_like_model(validation["target"], state)
+            ssim = evaluation.ssim_by_zone(predictions, truth, validation["zone"])
             record["epochs"].append({
                 "epoch": done, "training_seconds": state["seconds"],
                 "val_loss": state["history"]["val_loss"][-1],

@@ -481,28 +481,37 @@ def plot_fig7(archs: list[dict], cards: dict, *, provenance: str, scale: str):
 # Table I: data and numbers
 # --------------------------------------------------------------------------- #
 def check_same_plan(cards: dict, library_folder) -> None:
-    """Check that every model was trained on the library plan of ``library_folder``.
+    """Check that every model was trained on the crystal-system splits of ``library_folder``.
 
-    The plan (its folder ``library-<digest>``) fixes which crystal systems are
-    in the test split; a model trained on another plan may have seen them.
-    Identical plans simulated on another machine can differ in the last bits
-    of their arrays (hence in the library hash) and still pass.
+    The splits fix which crystal systems are held out for testing; a model
+    trained on other splits may have seen them. A card's ``split_digest``
+    (:func:`fcunet_lib.library.split_digest`) is compared with the library's:
+    the same plan rebuilt on another machine can differ in the last bits of
+    its floats, hence in its folder name ``library-<digest>`` and in its
+    hash, and still hold the same splits. Cards written before the digest
+    existed are compared by folder name.
 
     Raises
     ------
     ValueError
-        Naming the models trained on another plan.
+        Naming the models trained on other splits.
     """
     from pathlib import Path
 
-    wanted = Path(library_folder).name
-    other = {name: Path(card.get("library_folder", "?")).name for name, card in cards.items()
-             if Path(card.get("library_folder", "?")).name != wanted}
+    from fcunet_lib.library import split_digest
+
+    folder = Path(library_folder)
+    wanted = {"split_digest": split_digest(folder), "library_folder": folder.name}
+    other = {}
+    for name, card in cards.items():
+        key = "split_digest" if "split_digest" in card else "library_folder"
+        if Path(str(card.get(key, "?"))).name != wanted[key]:
+            other[name] = f"{key} {card.get(key, '?')}"
     if other:
         raise ValueError(
-            f"models {other} were trained on another library plan than {wanted}, so the test "
-            "crystal systems may have been in their training split: rerun notebook 04_train "
-            "at this scale with retrain=True")
+            f"models {other} were trained on other crystal-system splits than {folder.name} "
+            f"(split_digest {wanted['split_digest']}), so the test crystal systems may have been "
+            "in their training split: rerun notebook 04_train at this scale with retrain=True")
 
 
 def select_test_patterns(zones, *, limit: int, seed: int = 0) -> np.ndarray:
