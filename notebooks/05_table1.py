@@ -1,14 +1,10 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: -papermill,-execution
 #     formats: ipynb,py:percent
-#     notebook_metadata_filter: -papermill,-widgets,-varInspector
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,9 +33,10 @@
 # units of the true image's maximum (the direct beam), the frame of `fl.metrics.ssim`: a model
 # trained on per-pattern normalised targets (`target_norm="pattern_max"`, see notebook 04)
 # predicts in those units directly; one trained on globally scaled targets is divided by its
-# `target_scale`, then by the true maximum (`fl.evaluation.relative_to_truth`). The paper's numbers above
-# are its published values, shown for comparison only; ours come from smaller networks trained
-# on a smaller library on a laptop (notebook 04), so they are not expected to match.
+# `target_scale`, then by the true maximum (`fl.evaluation.relative_to_truth`). The paper's
+# numbers above are its published values, shown for comparison only; ours come from smaller
+# networks trained on a smaller library on a laptop (notebook 04), so they are not expected to
+# match.
 
 # %% tags=["parameters"]
 scale = "default"
@@ -120,11 +117,11 @@ for name, model in models.items():
                                                                model.card)
     zone_scores[name] = fl.evaluation.ssim_by_zone(predictions[name], truth, subset["zone"])
     per_pattern[name] = fl.plots.training.pattern_ssim(predictions[name], truth)
-subset["target"] = truth  # from here on, every image is in units of its true maximum
     print(f"{name:14s} on zone {zone_scores[name]['on_zone']:.3f}  off zone "
           f"{zone_scores[name]['off_zone']:.3f}  (paper "
           f"{fl.plots.training.PAPER_TABLE1[name]['on_zone']:.3f} / "
           f"{fl.plots.training.PAPER_TABLE1[name]['off_zone']:.3f})")
+subset["target"] = truth  # from here on, every image is in units of its true maximum
 zero_prediction = fl.evaluation.ssim_by_zone(np.zeros_like(subset["target"]), subset["target"],
                                              subset["zone"])
 print(f"{'all-zero':14s} on zone {zero_prediction['on_zone']:.3f}  off zone "
