@@ -134,7 +134,8 @@ numbers = {
     "trained_now": trained_now,
     "units": {"gflop": "1e9 floating-point operations per pattern (forward pass)",
               "training_seconds": "s",
-              "loss": f"{fl.plots.training.loss_label(cards)} of targets x target_scale",
+              "loss": (f"{fl.plots.training.loss_label(cards)} of "
+                       f"{fl.plots.training.target_label(cards)}"),
               "sizes": "pixels"},
     "seed": seed,
 }

@@ -272,3 +272,10 @@ def test_loss_label_names_the_cards_loss():
     spot = {"options": {"loss": "spot_mse", "spot_weight": 100.0}}
     assert loss_label({"a": spot, "b": spot}) == "spot-weighted MSE (w = 100)"
     assert loss_label({"a": spot, "b": {"options": {"loss": "mae"}}}) == "MAE / spot-weighted MSE (w = 100)"
+
+
+def test_target_label_names_each_normalisation():
+    legacy = {"fcunet": _card("fcunet")}
+    assert training.target_label(legacy) == "targets × target_scale"
+    mixed = {**legacy, "unet": {**_card("unet"), "options": {"target_norm": "pattern_max"}}}
+    assert training.target_label(mixed) == "targets / their maximum / targets × target_scale"

@@ -354,6 +354,16 @@ def loss_label(cards: dict) -> str:
     return " / ".join(sorted(names)) or "MSE"
 
 
+def target_label(cards: dict) -> str:
+    """What the cards' losses were computed on: ``"targets × target_scale"``
+    (``target_norm="global"``) and/or ``"targets / their maximum"``
+    (``"pattern_max"``)."""
+    from fcunet_lib.evaluation import target_norm_of
+
+    labels = {"global": "targets × target_scale", "pattern_max": "targets / their maximum"}
+    return " / ".join(sorted({labels[target_norm_of(card)] for card in cards.values()}))
+
+
 def _draw_curves(ax, cards: dict, key: str, ylabel: str):
     from matplotlib.ticker import MaxNLocator
 
@@ -415,7 +425,7 @@ def _training_table(ax, training: dict, cards: dict, provenance: str):
                        for name, t in training.items() if t["command"]})
     hashes = sorted({str(c.get("library_hash")) for c in cards.values()})
     lines = [f"models: {provenance}",
-             f"trained on: {machines} (CPU); loss = {loss_label(cards)} of targets × target_scale",
+             f"trained on: {machines} (CPU); loss = {loss_label(cards)} of {target_label(cards)}",
              ("training loss: mean over the epoch of augmented patterns while the weights "
               "change;\nvalidation loss: clean validation patterns, after the epoch"),
              f"library: {', '.join(hashes)}"]
