@@ -37,14 +37,16 @@ def main(argv=None) -> int:
 
     from fcunet_lib import config, model_store, models, train, training_run
     from fcunet_lib.library_plan import ensure_library
+    from fcunet_lib.plots.training import check_same_plan
 
     cfg = config.get_scale(args.scale)
     shipped_folder = training_run.scale_models_dir(cfg.name)
     shipped = model_store.read_card(args.model, folder=shipped_folder)
     library_folder = ensure_library(cfg.name, seed=args.seed)["folder"]
-    if Path(library_folder).name != shipped["library_folder"]:
-        raise SystemExit(f"the shipped {args.model} was trained on {shipped['library_folder']}, "
-                         f"this checkout's library is {Path(library_folder).name}")
+    try:  # the same crystal-system splits (a rebuild elsewhere may differ in its last bits)
+        check_same_plan({args.model: shipped}, library_folder)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     train_data = train.load_split(library_folder, "train")
     validation = train.load_split(library_folder, "validation")
     options = training_run.train_options(cfg.name, seed=args.seed)
@@ -60,7 +62,9 @@ def main(argv=None) -> int:
         "command": f"python tools/check_retrain.py {args.model} --scale {cfg.name} "
                    f"--seed {args.seed}",
         "shipped_sha256": shipped["sha256"],
-        "library_folder": card["library_folder"],
+        "library_folder": {"shipped": shipped["library_folder"],
+                           "retrained": card["library_folder"]},
+        "library_hash": {"shipped": shipped["library_hash"], "retrained": card["library_hash"]},
         "options_equal": card["options"] == {"target_norm": "global", **shipped["options"]},
         "training_seconds": {"shipped": shipped["training_seconds"],
                              "retrained": card["training_seconds"]},
