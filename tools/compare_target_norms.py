@@ -8,7 +8,7 @@ Answers "does dividing each target by its own maximum (``target_norm="pattern_ma
 train better than one global factor (``"global"``, the shipped models')?" with
 numbers. Both runs use the scale's training options (loss, batch size,
 schedule, augmentation, seed) and differ only in ``target_norm``; each lives
-in a resumable scratch folder ``build/target_norms/<name>-<norm>-seed<seed>``.
+in a resumable scratch folder ``build/target_norms/<name>-<norm>-<scale>-seed<seed>``.
 Both are scored on the whole validation split, in units of each true image's
 maximum (:func:`fcunet_lib.evaluation.relative_to_truth`):
 
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     record["zero_prediction"] = prediction_summary(zero, truths, validation["zone"])
     for norm in train.TARGET_NORMS:
         options = dataclasses.replace(base, target_norm=norm)
-        run = ROOT / "build" / "target_norms" / f"{args.model}-{norm}-seed{args.seed}"
+        run = ROOT / "build" / "target_norms" / f"{args.model}-{norm}-{cfg.name}-seed{args.seed}"
         state = train.train(lambda: models.build_model(args.model, **architecture), train_data,
                             validation, run, options=options, verbose=2)
         model = keras.saving.load_model(run / state["checkpoint"], compile=False)
