@@ -17,7 +17,7 @@ from pathlib import Path
 from . import config
 
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
-           "require_models", "load_scale_models", "score_run"]
+           "require_models", "load_scale_models", "load_training_splits", "score_run"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -56,6 +56,23 @@ def load_scale_models(scale: str, names) -> dict:
     folder = scale_models_dir(scale)
     require_models(names, folder, scale=scale)
     return {name: model_store.load_model(name, folder=folder) for name in names}
+
+
+def load_training_splits(scale: str, *, seed: int = 0):
+    """The library of a scale (built or resumed if needed) and its two training splits.
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The library folder.
+    train_data, validation : dict
+        :func:`fcunet_lib.train.load_split` of ``"train"`` and ``"validation"``.
+    """
+    from . import train
+    from .library_plan import ensure_library
+
+    folder = ensure_library(config.get_scale(scale).name, seed=seed)["folder"]
+    return folder, train.load_split(folder, "train"), train.load_split(folder, "validation")
 
 
 def train_options(scale: str, *, seed: int = 0, epochs: int | None = None):
@@ -117,14 +134,11 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         The model card (or the run state when stopped early).
     """
     from . import model_store, models, train
-    from .library_plan import ensure_library
 
     cfg = config.get_scale(scale)
     if name not in models.MODEL_NAMES:
         raise ValueError(f"model {name!r}: expected one of {', '.join(models.MODEL_NAMES)}")
-    folder = ensure_library(cfg.name, seed=seed)["folder"]
-    train_data = train.load_split(folder, "train")
-    validation = train.load_split(folder, "validation")
+    folder, train_data, validation = load_training_splits(cfg.name, seed=seed)
     architecture = models.model_config(cfg.name)
     options = train_options(cfg.name, seed=seed, epochs=epochs)
     run = run_folder(cfg.name, name, seed, folder)

@@ -36,19 +36,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from fcunet_lib import config, model_store, models, train, training_run
-    from fcunet_lib.library_plan import ensure_library
     from fcunet_lib.plots.training import check_same_plan
 
     cfg = config.get_scale(args.scale)
     shipped_folder = training_run.scale_models_dir(cfg.name)
     shipped = model_store.read_card(args.model, folder=shipped_folder)
-    library_folder = ensure_library(cfg.name, seed=args.seed)["folder"]
+    library_folder, train_data, validation = training_run.load_training_splits(
+        cfg.name, seed=args.seed)
     try:  # the same crystal-system splits (a rebuild elsewhere may differ in its last bits)
         check_same_plan({args.model: shipped}, library_folder)
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    train_data = train.load_split(library_folder, "train")
-    validation = train.load_split(library_folder, "validation")
     options = training_run.train_options(cfg.name, seed=args.seed)
     run = ROOT / "build" / "retrain" / f"{args.model}-seed{args.seed}"
     architecture = models.model_config(cfg.name)

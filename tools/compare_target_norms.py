@@ -71,12 +71,9 @@ def main(argv=None) -> int:
     import keras
 
     from fcunet_lib import config, evaluation, library, models, train, training_run
-    from fcunet_lib.library_plan import ensure_library
 
     cfg = config.get_scale(args.scale)
-    folder = ensure_library(cfg.name, seed=args.seed)["folder"]
-    train_data = train.load_split(folder, "train")
-    validation = train.load_split(folder, "validation")
+    folder, train_data, validation = training_run.load_training_splits(cfg.name, seed=args.seed)
     architecture = models.model_config(cfg.name)
     base = training_run.train_options(cfg.name, seed=args.seed, epochs=args.epochs)
     record = {"model": args.model, "scale": cfg.name, "seed": args.seed, "epochs": args.epochs,

@@ -40,12 +40,10 @@ def main(argv=None) -> int:
     import keras
 
     from fcunet_lib import config, evaluation, models, train, training_run
-    from fcunet_lib.library_plan import ensure_library
 
     cfg = config.get_scale(args.scale)
-    library_folder = ensure_library(cfg.name, seed=args.seed)["folder"]
-    train_data = train.load_split(library_folder, "train")
-    validation = train.load_split(library_folder, "validation")
+    library_folder, train_data, validation = training_run.load_training_splits(
+        cfg.name, seed=args.seed)
     run = ROOT / "build" / "learning_curve" / f"{args.model}-seed{args.seed}"
     shipped_run = training_run.run_folder(cfg.name, args.model, args.seed, library_folder)
     started_from = "scratch"
