@@ -82,8 +82,7 @@ def targets_like_model(targets: np.ndarray, card: dict) -> np.ndarray:
     """
     from .train import normalise_targets
 
-    norm = target_norm_of(card)
-    return normalise_targets(targets, "global" if norm == "global" else norm)
+    return normalise_targets(targets, target_norm_of(card))
 
 
 def relative_to_truth(predictions: np.ndarray, targets: np.ndarray, card: dict):
@@ -108,17 +107,17 @@ def relative_to_truth(predictions: np.ndarray, targets: np.ndarray, card: dict):
         Every true image peaks at 1; SSIM of the pair equals SSIM of the
         inputs.
     """
-    from .train import normalise_targets
+    from .train import image_maxima
 
     predictions = np.asarray(predictions, dtype=np.float32)
-    if predictions.shape != np.shape(targets):
-        raise ValueError(f"predictions {predictions.shape} and targets {np.shape(targets)}: "
+    targets = np.asarray(targets, dtype=np.float32)
+    if predictions.shape != targets.shape:
+        raise ValueError(f"predictions {predictions.shape} and targets {targets.shape}: "
                          "expected one prediction per target")
-    truth = normalise_targets(targets, "pattern_max")
+    peak = image_maxima(targets)
     if target_norm_of(card) == "global":
-        peak = np.asarray(targets, dtype=np.float32).max(axis=(-2, -1), keepdims=True)
-        predictions = predictions / np.where(peak > 0, peak, np.float32(1.0))
-    return predictions, truth
+        predictions = predictions / peak
+    return predictions, targets / peak
 
 
 def ssim_by_zone(predictions: np.ndarray, targets: np.ndarray, zones) -> dict:

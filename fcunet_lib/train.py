@@ -319,8 +319,14 @@ def normalise_targets(targets, target_norm: str, *, target_scale: float = 1.0) -
         return targets * np.float32(target_scale)
     if target_norm != "pattern_max":
         raise ValueError(f"target_norm {target_norm!r}: expected one of {', '.join(TARGET_NORMS)}")
-    peak = targets.max(axis=(-2, -1), keepdims=True)
-    return targets / np.where(peak > 0, peak, np.float32(1.0))
+    return targets / image_maxima(targets)
+
+
+def image_maxima(images) -> np.ndarray:
+    """Maximum of each image over its last two axes (kept as size-1 axes),
+    1 for an empty image so that dividing by it is always safe."""
+    peak = np.asarray(images, dtype=np.float32).max(axis=(-2, -1), keepdims=True)
+    return np.where(peak > 0, peak, np.float32(1.0))
 
 
 def target_scale_for(data: dict) -> float:
