@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--epochs", type=int, default=None,
                     help="epochs (default: the scale's); more than a finished run's extends it")
+    tr.add_argument("--target-norm", choices=("global", "pattern_max"), default=None,
+                    help="target normalisation (default: the scale's)")
+    tr.add_argument("--output-activation", choices=("linear", "rectified", "relu", "softplus"),
+                    default=None, help="the networks' last step (default: the scale's)")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")
@@ -140,7 +144,8 @@ def _cmd_train(args) -> int:
     from .training_run import train_and_ship
 
     card = train_and_ship(args.scale, args.model, seed=args.seed, verbose=args.verbose,
-                          epochs=args.epochs)
+                          epochs=args.epochs, target_norm=args.target_norm,
+                          output_activation=args.output_activation)
     print(json.dumps({k: card[k] for k in ("name", "sha256", "validation", "training_seconds")
                       if k in card}, indent=2))
     return 0

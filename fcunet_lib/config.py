@@ -262,6 +262,10 @@ class TrainingSettings:
         ``"global"`` (one factor for every target) or ``"pattern_max"`` (each
         target divided by its own maximum), see
         :func:`fcunet_lib.train.normalise_targets`.
+    output_activation : str
+        The networks' last step, one of
+        :data:`fcunet_lib.models.OUTPUT_ACTIVATIONS` (``"linear"``, the
+        authors'; ``"rectified"`` clips at zero, see :mod:`fcunet_lib.models`).
     """
 
     base_filters: int
@@ -273,6 +277,7 @@ class TrainingSettings:
     loss: str = "mse"
     spot_weight: float = 20.0
     target_norm: str = "global"
+    output_activation: str = "linear"
 
 
 @dataclass(frozen=True)
@@ -363,6 +368,8 @@ _PRESETS: dict[str, Scale] = {
             base_filters=8, levels=5, convs_per_block=2, dropout=0.1, batch_size=16, epochs=4,
             # a budget of ~2300 steps: plain MSE only learns the direct beam (see models.py)
             loss="spot_mse", spot_weight=100.0,
+            # each target in units of its own maximum, clipped at zero: no background haze
+            target_norm="pattern_max", output_activation="rectified",
         ),
         evaluation=EvaluationSettings(test_patterns=300, scan_shape=(20, 20), mc_passes=3),
     ),

@@ -59,6 +59,7 @@ __all__ = [
     "SpectralPooling2D",
     "ImageNormalization",
     "MCDropout",
+    "RectifiedOutput",
     "complex_glorot_uniform",
 ]
 
@@ -437,6 +438,31 @@ class CReLU(keras.layers.Layer):
 
     def call(self, inputs):
         return ops.relu(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class RectifiedOutput(keras.layers.Layer):
+    """Non-negative output whose gradient does not die: ReLU forward, identity backward.
+
+    Structure-factor images are non-negative and mostly exactly zero, so the
+    network's last step clips negative values to zero: ``y = max(x, 0)``.
+    A plain ReLU passes no gradient where ``x < 0`` — with the head's
+    zero-initialised output kernel that is every pixel at the first step, so
+    the network never starts. This layer passes the gradient straight
+    through (``∂y/∂x = 1`` everywhere), written ``x + stop_gradient(relu(x) − x)``.
+
+    With a squared-error loss and a non-negative target ``t`` that is exact
+    where it matters: at a clipped pixel the loss gradient is ``−2t ≤ 0``,
+    so a missing spot (``t > 0``) is pushed up through the clip, while empty
+    background (``t = 0``) gets no gradient and may stay below zero, where
+    the clip makes it exactly zero.
+    """
+
+    def call(self, inputs):
+        return inputs + ops.stop_gradient(ops.relu(inputs) - inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape

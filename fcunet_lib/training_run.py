@@ -10,6 +10,8 @@ repository's ``models/``; other scales into ``data/<scale>/models/``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -17,7 +19,8 @@ from pathlib import Path
 from . import config
 
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
-           "require_models", "load_scale_models", "load_training_splits", "score_run"]
+           "require_models", "load_scale_models", "load_training_splits", "score_run",
+           "architecture", "output_activation_of"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -75,8 +78,10 @@ def load_training_splits(scale: str, *, seed: int = 0):
     return folder, train.load_split(folder, "train"), train.load_split(folder, "validation")
 
 
-def train_options(scale: str, *, seed: int = 0, epochs: int | None = None):
-    """The :class:`fcunet_lib.train.TrainOptions` of a scale (``epochs`` overrides its count)."""
+def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
+                  target_norm: str | None = None):
+    """The :class:`fcunet_lib.train.TrainOptions` of a scale (``epochs`` and
+    ``target_norm`` override the scale's)."""
     from . import checks
     from .train import TrainOptions
 
@@ -84,28 +89,64 @@ def train_options(scale: str, *, seed: int = 0, epochs: int | None = None):
     epochs = training.epochs if epochs is None else checks.positive_integer("epochs", epochs)
     return TrainOptions(epochs=epochs, batch_size=training.batch_size, seed=seed,
                         loss=training.loss, spot_weight=training.spot_weight,
-                        target_norm=training.target_norm)
+                        target_norm=training.target_norm if target_norm is None else target_norm)
 
 
-def train_command(scale: str, name: str, seed: int, epochs: int | None = None) -> str:
-    """The exact command that reproduces a shipped model (``--epochs`` only if not the scale's)."""
+def architecture(scale: str, *, output_activation: str | None = None) -> dict:
+    """Builder options of a scale (:func:`fcunet_lib.models.model_config`),
+    ``output_activation`` overriding the scale's."""
+    from . import models
+
+    options = models.model_config(scale)
+    if output_activation is not None:
+        if output_activation not in models.OUTPUT_ACTIVATIONS:
+            raise ValueError(f"output_activation {output_activation!r}: expected one of "
+                             f"{', '.join(models.OUTPUT_ACTIVATIONS)}")
+        options["output_activation"] = output_activation
+    return options
+
+
+def output_activation_of(card: dict) -> str:
+    """A model card's output activation; models trained before the option
+    existed are ``"linear"``."""
+    return card.get("architecture", {}).get("output_activation", "linear")
+
+
+def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *,
+                  target_norm: str | None = None, output_activation: str | None = None) -> str:
+    """The exact command that reproduces a shipped model: ``--epochs``,
+    ``--target-norm`` and ``--output-activation`` only where they differ from
+    the scale's."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
     if epochs is not None and epochs != cfg.training.epochs:
         command += f" --epochs {epochs}"
+    if target_norm is not None and target_norm != cfg.training.target_norm:
+        command += f" --target-norm {target_norm}"
+    if output_activation is not None and output_activation != cfg.training.output_activation:
+        command += f" --output-activation {output_activation}"
     return command
 
 
-def run_folder(scale: str, name: str, seed: int, library_folder: Path) -> Path:
+def run_folder(scale: str, name: str, seed: int, library_folder: Path,
+               architecture: dict | None = None) -> Path:
     """Run folder of one training: keyed by model, seed and library plan, so
-    a changed library never resumes (or ships) weights trained on another."""
-    return (config.scale_data_dir(scale) / "runs"
-            / f"{name}-seed{seed}-{Path(library_folder).name}")
+    a changed library never resumes (or ships) weights trained on another;
+    with ``architecture`` (the builder options) also by a digest of those, so
+    a changed network (say, its output activation) starts a new run instead
+    of resuming the old weights. (The training options are checked on resume
+    by :func:`fcunet_lib.train.train`.)"""
+    label = f"{name}-seed{seed}-{Path(library_folder).name}"
+    if architecture is not None:
+        text = json.dumps(architecture, sort_keys=True)
+        label += "-net" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return config.scale_data_dir(scale) / "runs" / label
 
 
 def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                    stop_after_epoch: int | None = None, fresh: bool = False,
-                   epochs: int | None = None) -> dict:
+                   epochs: int | None = None, target_norm: str | None = None,
+                   output_activation: str | None = None) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -127,6 +168,11 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     epochs : int, optional
         Train this many epochs instead of the scale's; a finished shorter run
         of the same model, seed and library is extended.
+    target_norm, output_activation : str, optional
+        Train with this target normalisation
+        (:data:`fcunet_lib.train.TARGET_NORMS`) or network output
+        (:data:`fcunet_lib.models.OUTPUT_ACTIVATIONS`) instead of the scale's;
+        the card's command names them.
 
     Returns
     -------
@@ -139,24 +185,25 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     if name not in models.MODEL_NAMES:
         raise ValueError(f"model {name!r}: expected one of {', '.join(models.MODEL_NAMES)}")
     folder, train_data, validation = load_training_splits(cfg.name, seed=seed)
-    architecture = models.model_config(cfg.name)
-    options = train_options(cfg.name, seed=seed, epochs=epochs)
-    run = run_folder(cfg.name, name, seed, folder)
+    network = architecture(cfg.name, output_activation=output_activation)
+    options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm)
+    run = run_folder(cfg.name, name, seed, folder, network)
     if fresh and run.exists():
         shutil.rmtree(run)
-    state = train.train(lambda: models.build_model(name, **architecture), train_data,
+    state = train.train(lambda: models.build_model(name, **network), train_data,
                         validation, run, options=options, verbose=verbose,
                         stop_after_epoch=stop_after_epoch)
     if state["epochs_done"] < options.epochs:
         return state
     model, card = score_run(run, state, name=name, scale=cfg.name, seed=seed,
-                            library_folder=folder, train_data=train_data, validation=validation)
+                            library_folder=folder, train_data=train_data, validation=validation,
+                            network=network)
     model_store.ship_model(model, name, card, folder=scale_models_dir(cfg.name))
     return model_store.read_card(name, folder=scale_models_dir(cfg.name))
 
 
 def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, library_folder,
-              train_data: dict, validation: dict):
+              train_data: dict, validation: dict, network: dict | None = None):
     """Load a finished run's last checkpoint, score it on the validation split
     and write its model card.
 
@@ -175,6 +222,9 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         The library the run was trained on.
     train_data, validation : dict
         The splits (:func:`fcunet_lib.train.load_split`).
+    network : dict, optional
+        The builder options the run trained (default: the scale's,
+        :func:`architecture`).
 
     Returns
     -------
@@ -194,15 +244,18 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
                                              target_scale=state["target_scale"])
     truth = evaluation.targets_like_model(validation["target"], state)
     scores = evaluation.ssim_by_zone(predictions, truth, validation["zone"])
+    network = architecture(scale) if network is None else network
     card = {
         "model": name,
-        "architecture": models.model_config(scale),
+        "architecture": network,
         "parameters": int(model.count_params()),
         "target_scale": state["target_scale"],
         "library_hash": library.library_hash(library_folder),
         "library_folder": Path(library_folder).name,
         "split_digest": library.split_digest(library_folder),
-        "command": train_command(scale, name, seed, state["options"]["epochs"]),
+        "command": train_command(scale, name, seed, state["options"]["epochs"],
+                                 target_norm=state["options"]["target_norm"],
+                                 output_activation=network["output_activation"]),
         "seed": seed,
         "scale": scale,
         "options": state["options"],

@@ -37,13 +37,25 @@
 # spot pixels), so `default` weights each pixel's squared error by 1 + 100·y/max(y), giving the
 # diffracted spots a say (`fl.train.spot_weights`). The `paper` scale keeps the plain MSE.
 #
+# Two more departures at `default`, both about the empty background that fills most of a target.
+# Each target is divided by its own maximum, the direct beam (`target_norm="pattern_max"`): the
+# network's input carries no absolute intensity (the Fourier layer normalises it), so it cannot
+# know the thickness-proportional scale a single global factor leaves in. And the networks end in
+# a clip at zero whose gradient passes straight through (`output_activation="rectified"`,
+# `fl.layers.RectifiedOutput`): structure factors are non-negative, and the clip turns whatever
+# the network leaves below zero in the background into exact zeros, which SSIM and peak finding
+# reward. A model card records both (`options.target_norm`, `architecture.output_activation`) and
+# its `command` names them when they are not the scale's: the shipped U-Net and spectral U-Net
+# were trained before these became the default (see the README).
+#
 # **Which models this notebook shows.** At the `default` scale it reads the models shipped in
-# `models/` (trained with `fcunet train --scale default --model <name>`, the command their cards
-# name; retraining takes hours on a laptop). At every other scale it trains the scale's own models
+# `models/` (trained with `fcunet train --scale default --model <name>` and the options their
+# cards' commands name; retraining takes hours on a laptop). At every other scale it trains the scale's own models
 # into `data/<scale>/models/` when they are missing (at `smoke`, a few seconds each), so the
 # figure says which ones it shows. Set `retrain = True` to train again from scratch; an interrupted
-# run resumes from its folder `data/<scale>/runs/<name>-seed<seed>-<library>/`, which is keyed by
-# the library so weights are never shipped with another library's hash.
+# run resumes from its folder `data/<scale>/runs/<name>-seed<seed>-<library>-net<digest>/`, which
+# is keyed by the library and by the network's builder options, so weights are never shipped with
+# another library's hash or resumed into another network.
 
 # %% tags=["parameters"]
 scale = "default"
@@ -99,6 +111,9 @@ for name in fl.models.MODEL_NAMES:
 cards = {name: fl.model_store.read_card(name, folder=models_folder)
          for name in fl.models.MODEL_NAMES}
 provenance = fl.plots.training.models_provenance(scale, trained_now=trained_now)
+recipes, recipe_warning = fl.plots.training.training_recipes(cards)
+if recipe_warning:
+    provenance += "; " + recipe_warning
 training = {name: fl.plots.training.training_summary(card) for name, card in cards.items()}
 print(provenance)
 for name, facts in training.items():
@@ -131,6 +146,7 @@ numbers = {
     "architectures": {arch["name"]: arch for arch in archs},
     "training": training,
     "models": provenance,
+    "recipes": recipes,
     "trained_now": trained_now,
     "units": {"gflop": "1e9 floating-point operations per pattern (forward pass)",
               "training_seconds": "s",
@@ -151,7 +167,9 @@ import math
 
 for arch in archs:
     card = cards[arch["name"]]
-    assert card["architecture"] == architecture, arch["name"]
+    output = fl.training_run.output_activation_of(card)  # the card's own, maybe not the scale's
+    assert {**card["architecture"], "output_activation": output} == fl.training_run.architecture(
+        scale, output_activation=output), arch["name"]
     assert card["parameters"] == arch["parameters"], arch["name"]
     assert [level["size"] for level in arch["levels"]] == [
         cfg.simulation.pattern_size // 2**level for level in range(cfg.training.levels + 1)]

@@ -62,7 +62,9 @@ print("models folder:", models_folder)
 # ## The trained networks
 #
 # Each model is loaded after its sha256 has been checked against its card. The models come from
-# notebook 04 at the same scale; at `default` they are the shipped ones.
+# notebook 04 at the same scale; at `default` they are the shipped ones. Each line says how its
+# targets were normalised and what its last step is (notebook 04): rows trained differently are
+# not a like-for-like comparison of the architectures, and the table says so.
 
 # %%
 # Load the three models, checking their checksums (≈ 5 s).
@@ -70,7 +72,8 @@ models = fl.training_run.load_scale_models(scale, names)
 cards = {name: model.card for name, model in models.items()}
 for name, card in cards.items():
     print(f"{name:14s} {card['parameters']:>10,d} parameters, trained on {card['library_folder']}"
-          f" (library {card['library_hash']}), target_scale {card['target_scale']:.4g}")
+          f" (library {card['library_hash']}); targets {fl.evaluation.target_norm_of(card)}, "
+          f"output {fl.training_run.output_activation_of(card)}")
 
 # %% [markdown]
 # ## The test split
@@ -137,6 +140,10 @@ numbers = fl.plots.training.table1_numbers(zone_scores, per_pattern, subset, ava
                                            baselines={"zero_prediction": zero_prediction})
 examples = fl.plots.training.table1_examples(subset, predictions, per_pattern)
 provenance = fl.plots.training.models_provenance(scale)
+numbers["training"], recipe_warning = fl.plots.training.training_recipes(cards)
+if recipe_warning:
+    provenance += "; " + recipe_warning
+    print(recipe_warning)
 fig = fl.plots.training.plot_table1(numbers, examples, scale=scale, provenance=provenance,
                                     pixel_inv_A=fl.config.RECIPROCAL_PIXEL_SIZE)
 fig

@@ -277,6 +277,36 @@ def test_mc_dropout_rejects_bad_rate():
 
 
 # --------------------------------------------------------------------------- #
+# RectifiedOutput
+# --------------------------------------------------------------------------- #
+def test_rectified_output_clips_forward_and_passes_gradient_straight_through():
+    import tensorflow as tf
+
+    x = tf.constant([[-2.0, -0.5, 0.0, 0.5, 3.0]])
+    weights = tf.constant([[1.0, -2.0, 3.0, -4.0, 5.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layers.RectifiedOutput()(x)
+        loss = tf.reduce_sum(weights * y)
+    np.testing.assert_array_equal(_np(y), [[0.0, 0.0, 0.0, 0.5, 3.0]])
+    # identity backward: every pixel gets its upstream gradient, clipped or not
+    np.testing.assert_array_equal(_np(tape.gradient(loss, x)), _np(weights))
+
+
+def test_rectified_output_pushes_a_clipped_spot_up_and_leaves_clipped_background_alone():
+    import tensorflow as tf
+
+    x = tf.constant([[-1.0, -1.0]])          # both clipped to zero
+    target = tf.constant([[0.7, 0.0]])       # a spot, and empty background
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.square(layers.RectifiedOutput()(x) - target))
+    gradient = _np(tape.gradient(loss, x))
+    assert gradient[0, 0] < 0.0              # descent raises the missing spot
+    assert gradient[0, 1] == 0.0             # the empty pixel may stay below zero
+
+
+# --------------------------------------------------------------------------- #
 # Serialization
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize(
@@ -290,6 +320,7 @@ def test_mc_dropout_rejects_bad_rate():
         layers.SpectralPooling2D(4),
         layers.ImageNormalization(),
         layers.MCDropout(0.2, seed=3),
+        layers.RectifiedOutput(),
     ],
     ids=lambda layer: type(layer).__name__,
 )

@@ -279,3 +279,18 @@ def test_target_label_names_each_normalisation():
     assert training.target_label(legacy) == "targets × target_scale"
     mixed = {**legacy, "unet": {**_card("unet"), "options": {"target_norm": "pattern_max"}}}
     assert training.target_label(mixed) == "targets / their maximum / targets × target_scale"
+
+
+def test_training_recipes_warn_only_when_models_were_trained_differently():
+    legacy = {"options": {"epochs": 4}, "architecture": {"levels": 5}, "command": "old"}
+    new = {"options": {"target_norm": "pattern_max"},
+           "architecture": {"output_activation": "rectified"}, "command": "new"}
+    recipes, warning = training.training_recipes({"unet": legacy, "spectral_unet": legacy})
+    assert warning == ""
+    assert recipes["unet"] == {"target_norm": "global", "output_activation": "linear",
+                               "command": "old"}
+    recipes, warning = training.training_recipes({"unet": legacy, "fcunet": new})
+    assert recipes["fcunet"]["output_activation"] == "rectified"
+    assert "not like for like" in warning
+    assert "U-Net: global targets, linear output" in warning
+    assert "FCU-Net: pattern_max targets, rectified output" in warning

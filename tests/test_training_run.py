@@ -25,3 +25,57 @@ def test_the_command_names_epochs_only_when_they_differ_from_the_scale():
     assert training_run.train_command("default", "fcunet", 0) == base
     assert training_run.train_command("default", "fcunet", 0, preset) == base
     assert training_run.train_command("default", "fcunet", 0, preset + 8) == f"{base} --epochs {preset + 8}"
+
+
+def test_a_changed_network_gets_its_own_run_folder(tmp_path):
+    library = tmp_path / "library-0123456789"
+    base = {"input_size": 64, "base_filters": 4, "levels": 3, "convs_per_block": 1,
+            "dropout": 0.1, "output_activation": "linear"}
+    same = training_run.run_folder("smoke", "fcunet", 0, library, dict(reversed(base.items())))
+    assert training_run.run_folder("smoke", "fcunet", 0, library, base) == same
+    other = training_run.run_folder("smoke", "fcunet", 0, library,
+                                    {**base, "output_activation": "rectified"})
+    assert other != same and other.parent == same.parent
+    assert other.name.startswith("fcunet-seed0-library-0123456789-net")
+
+
+def test_every_scale_builds_a_network_its_config_accepts():
+    from fcunet_lib import models
+
+    for scale in config.SCALE_NAMES:
+        assert config.get_scale(scale).training.output_activation in models.OUTPUT_ACTIVATIONS
+        assert models.model_config(scale)["output_activation"] == (
+            config.get_scale(scale).training.output_activation)
+
+
+def test_the_command_names_a_target_norm_or_output_that_is_not_the_scales():
+    preset = config.get_scale("default").training
+    base = "fcunet train --scale default --model unet --seed 0"
+    assert training_run.train_command("default", "unet", 0, target_norm=preset.target_norm,
+                                      output_activation=preset.output_activation) == base
+    other_norm = "global" if preset.target_norm != "global" else "pattern_max"
+    other_output = "linear" if preset.output_activation != "linear" else "rectified"
+    assert training_run.train_command("default", "unet", 0, target_norm=other_norm,
+                                      output_activation=other_output) == (
+        f"{base} --target-norm {other_norm} --output-activation {other_output}")
+    assert training_run.train_options("default", target_norm=other_norm).target_norm == other_norm
+    assert training_run.architecture(
+        "default", output_activation=other_output)["output_activation"] == other_output
+    with pytest.raises(ValueError, match="output_activation 'tanh'"):
+        training_run.architecture("default", output_activation="tanh")
+
+
+def test_cli_train_offers_every_target_norm_and_output_activation():
+    from fcunet_lib import cli, models, train
+
+    train_parser = cli.build_parser()._subparsers._group_actions[0].choices["train"]
+    choices = {action.dest: tuple(action.choices) for action in train_parser._actions
+               if action.choices}
+    assert choices["target_norm"] == train.TARGET_NORMS
+    assert choices["output_activation"] == models.OUTPUT_ACTIVATIONS
+
+
+def test_legacy_cards_read_as_linear_outputs():
+    assert training_run.output_activation_of({"architecture": {"levels": 5}}) == "linear"
+    assert training_run.output_activation_of(
+        {"architecture": {"output_activation": "rectified"}}) == "rectified"

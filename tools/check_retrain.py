@@ -5,8 +5,9 @@ Usage::
     python tools/check_retrain.py fcunet [--scale default] [--seed 0]
 
 Trains the network from scratch in a scratch run folder
-(``build/retrain/<name>-seed<seed>``; resumable after a kill, like any run),
-with the same scale preset, seed and library as the card, scores it on the
+(``build/retrain/<run folder name>``, keyed like ``fcunet train``'s; resumable after a kill, like any run),
+with the same scale preset, seed, library, target normalisation and output
+activation as the card, scores it on the
 validation split exactly as ``fcunet train`` does, and writes
 ``models/checks/retrain_<name>.json``: the card's and the retrained run's
 per-epoch curves and validation SSIM, side by side with their differences.
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from fcunet_lib import config, model_store, models, train, training_run
+    from fcunet_lib import config, evaluation, model_store, models, train, training_run
     from fcunet_lib.plots.training import check_same_plan
 
     cfg = config.get_scale(args.scale)
@@ -47,14 +48,19 @@ def main(argv=None) -> int:
         check_same_plan({args.model: shipped}, library_folder)
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    options = training_run.train_options(cfg.name, seed=args.seed)
-    run = ROOT / "build" / "retrain" / f"{args.model}-seed{args.seed}"
-    architecture = models.model_config(cfg.name)
-    state = train.train(lambda: models.build_model(args.model, **architecture), train_data,
+    # the card's own target normalisation and output, which may not be the scale's today
+    options = training_run.train_options(cfg.name, seed=args.seed,
+                                         target_norm=evaluation.target_norm_of(shipped))
+    network = training_run.architecture(
+        cfg.name, output_activation=training_run.output_activation_of(shipped))
+    run = (ROOT / "build" / "retrain"
+           / training_run.run_folder(cfg.name, args.model, args.seed, library_folder, network).name)
+    state = train.train(lambda: models.build_model(args.model, **network), train_data,
                         validation, run, options=options, verbose=2)
     _, card = training_run.score_run(run, state, name=args.model, scale=cfg.name,
                                      seed=args.seed, library_folder=library_folder,
-                                     train_data=train_data, validation=validation)
+                                     train_data=train_data, validation=validation,
+                                     network=network)
     comparison = {
         "model": args.model,
         "command": f"python tools/check_retrain.py {args.model} --scale {cfg.name} "

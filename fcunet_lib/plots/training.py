@@ -22,6 +22,7 @@ __all__ = [
     "check_same_plan",
     "common_library_hash",
     "models_provenance",
+    "training_recipes",
     "pattern_ssim",
     "pattern_subset",
     "pick_examples",
@@ -189,6 +190,40 @@ def models_provenance(scale: str, *, trained_now=()) -> str:
     if trained_now:
         kind += "; trained in this run: " + ", ".join(MODEL_LABELS.get(n, n) for n in trained_now)
     return kind
+
+
+def training_recipes(cards: dict) -> tuple[dict, str]:
+    """How each model's targets and output were set, and a warning when they differ.
+
+    Parameters
+    ----------
+    cards : dict
+        Network -> model card.
+
+    Returns
+    -------
+    recipes : dict
+        Network -> ``{"target_norm", "output_activation", "command"}``.
+    warning : str
+        ``""`` when every model was trained the same way; otherwise one line
+        naming the groups, since then a table of them compares recipes as
+        well as architectures.
+    """
+    from fcunet_lib.evaluation import target_norm_of
+    from fcunet_lib.training_run import output_activation_of
+
+    recipes = {name: {"target_norm": target_norm_of(card),
+                      "output_activation": output_activation_of(card),
+                      "command": card.get("command")} for name, card in cards.items()}
+    groups: dict = {}
+    for name, recipe in recipes.items():
+        key = (recipe["target_norm"], recipe["output_activation"])
+        groups.setdefault(key, []).append(MODEL_LABELS.get(name, name))
+    if len(groups) < 2:
+        return recipes, ""
+    parts = [f"{', '.join(names)}: {norm} targets, {output} output"
+             for (norm, output), names in groups.items()]
+    return recipes, "trained differently, not like for like (" + "; ".join(parts) + ")"
 
 
 def common_library_hash(cards: dict) -> str:
