@@ -396,6 +396,7 @@ _PRESETS: dict[str, Scale] = {
         training=TrainingSettings(
             base_filters=8, levels=5, convs_per_block=2, dropout=0.1, batch_size=16, epochs=60,
             loss="spot_mse", spot_weight=100.0,
+            target_norm="pattern_max", output_activation="rectified",  # the default's recipe
         ),
         evaluation=EvaluationSettings(test_patterns=1000, scan_shape=(50, 50), mc_passes=5),
     ),
