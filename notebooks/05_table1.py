@@ -97,8 +97,9 @@ subset = fl.plots.training.pattern_subset(test, chosen)
 print(f"library {folder.name} (hash {library_hash}); test split: {len(test['zone'])} patterns "
       f"{available} of {len(set(test['material_id']))} crystal systems; scoring {len(chosen)}")
 print("test crystal systems:", ", ".join(sorted(set(subset["material_id"]))))
-if library_hash != fl.plots.training.common_library_hash(cards):
-    print("note: same plan, but the arrays differ in their last bits from those the models were "
+rebuilt = [name for name, card in cards.items() if card["library_hash"] != library_hash]
+if rebuilt:
+    print(f"note: same plan, but the arrays differ in their last bits from those {rebuilt} were "
           "trained on (another machine or library version)")
 
 # %% [markdown]
@@ -160,8 +161,8 @@ fig
 
 # %%
 # Write the figure and its numbers with provenance (instant).
-numbers["library_hash_matches_models"] = (
-    library_hash == fl.plots.training.common_library_hash(cards))
+numbers["library_hash_matches_models"] = {name: card["library_hash"] == library_hash
+                                          for name, card in cards.items()}
 numbers["examples"] = [{"zone": str(subset["zone"][e["index"]]),
                         "material_id": str(subset["material_id"][e["index"]]),
                         "thickness_nm": float(subset["thickness_nm"][e["index"]]),

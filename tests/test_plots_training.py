@@ -107,6 +107,14 @@ def test_common_library_hash():
     cards["unet"]["library_hash"] = "other"
     with pytest.raises(ValueError, match="different libraries"):
         training.common_library_hash(cards)
+    # the same splits rebuilt elsewhere: another hash, recorded per model
+    for card in cards.values():
+        card["split_digest"] = "19c5d4e2997a71b5"
+    assert training.common_library_hash(cards) == (
+        "unet=other, spectral_unet=abcd, fcunet=abcd")
+    cards["fcunet"]["split_digest"] = "another"
+    with pytest.raises(ValueError, match="different libraries"):
+        training.common_library_hash(cards)
 
 
 @pytest.mark.parametrize("epochs", [1, 12])
