@@ -12,6 +12,7 @@ and :func:`table1_numbers` compute, :func:`plot_table1` draws.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 
@@ -528,8 +529,8 @@ def plot_fig7(archs: list[dict], cards: dict, *, provenance: str, scale: str):
     ax_table = figure.add_subplot(bottom[2])
     _training_table(ax_table, training, cards, provenance)
     _curves_legend(ax_table, list(cards))
-    figure.suptitle(f"Fig. 7 — the three networks of Table I and their training "
-                    f"(scale {scale}: {provenance})", fontsize=10)
+    figure.suptitle(textwrap.fill(f"Fig. 7 — the three networks of Table I and their training "
+                                  f"(scale {scale}: {provenance})", 150), fontsize=10)
     return figure
 
 
@@ -876,8 +877,9 @@ def plot_table1(numbers: dict, examples: list[dict], *, scale: str, provenance: 
     if examples:
         bottom = grid[1].subgridspec(len(examples), columns)
         _draw_examples(figure, bottom, examples, pixel_inv_A)
-    figure.suptitle(f"Table I — structure-factor images predicted on unseen crystal systems "
-                    f"(scale {scale}: {provenance})\n(d) typical examples (median FCU-Net SSIM "
+    figure.suptitle(textwrap.fill(f"Table I — structure-factor images predicted on unseen crystal "
+                                  f"systems (scale {scale}: {provenance})", 150)
+                    + "\n(d) typical examples (median FCU-Net SSIM "
                     "of each zone); one log colour scale per row, set by the truth",
                     fontsize=10)
     return figure
