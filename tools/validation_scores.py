@@ -84,10 +84,8 @@ def main(argv=None) -> int:
     truth = [truth_peaks[i] for i in chosen]
     size = cbed.shape[-1]
 
-    report = {"command": "python tools/validation_scores.py " + " ".join(
-                  str(Path(p).resolve().relative_to(ROOT)) if Path(p).resolve().is_relative_to(ROOT)
-                  else str(p) for p in args.models)
-                  + f" --scale {args.scale} --patterns {args.patterns} --seed {args.seed}",
+    report = {"command": " ".join(["python tools/validation_scores.py", *map(str, args.models),
+                                   f"--scale {args.scale} --patterns {args.patterns} --seed {args.seed}"]),
               "library_folder": Path(folder).name, "split": "validation",
               "patterns": int(len(chosen)), "units": "images in units of each true image's maximum",
               "models": {}}
@@ -111,8 +109,7 @@ def main(argv=None) -> int:
         report["models"][str(path)] = {
             "target_norm": evaluation.target_norm_of(card),
             "output_activation": training_run.output_activation_of(card),
-            "epochs": card.get("options", {}).get("epochs") if "epochs_done" not in card
-            else card["epochs_done"],
+            "epochs": card.get("epochs_done", card["options"]["epochs"]),  # run state or card
             **summary,
             "disk_accuracy": float(np.mean(plain)),
             "disk_accuracy_diffracted": float(np.mean(diffracted)),
