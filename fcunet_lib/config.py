@@ -35,12 +35,15 @@ __all__ = [
     "RECIPROCAL_PIXEL_SIZE",
     "NOTEBOOK_RESULTS",
     "SIMULATION_CELL",
+    "MULTILAYER_MODELS",
 ]
 
 #: Reciprocal pixel of every simulated pattern [1/Å] (the paper's 0.0217 Å⁻¹).
 RECIPROCAL_PIXEL_SIZE = 1.0 / 46.08
 #: Lateral size of the simulation cell [Å]; sets the reciprocal pixel (Δk = 1/L).
 SIMULATION_CELL = 46.08
+#: How Fig. 3's multilayer can be simulated (:class:`EvaluationSettings`).
+MULTILAYER_MODELS = ("column", "supercell")
 
 
 #: Notebook stem -> (what of the paper it reproduces, result files it writes).
@@ -292,11 +295,21 @@ class EvaluationSettings:
         Probe positions of the simulated strain scans (Figs. 3–5).
     mc_passes : int
         Monte-Carlo dropout passes averaged at inference.
+    multilayer_model : str
+        How Fig. 3's multilayer is simulated: ``"column"`` (every probe
+        position a bulk crystal, :mod:`fcunet_lib.multilayer`) or
+        ``"supercell"`` (a line scan across the real stack and its interfaces,
+        :mod:`fcunet_lib.multilayer_supercell`).
     """
 
     test_patterns: int
     scan_shape: tuple[int, int]
     mc_passes: int
+    multilayer_model: str = "column"
+
+    def __post_init__(self):
+        if self.multilayer_model not in MULTILAYER_MODELS:
+            raise ValueError(f"multilayer_model must be one of {MULTILAYER_MODELS}; got {self.multilayer_model!r}")
 
 
 @dataclass(frozen=True)
@@ -398,7 +411,8 @@ _PRESETS: dict[str, Scale] = {
             loss="spot_mse", spot_weight=100.0,
             target_norm="pattern_max", output_activation="rectified",  # the default's recipe
         ),
-        evaluation=EvaluationSettings(test_patterns=1000, scan_shape=(50, 50), mc_passes=5),
+        evaluation=EvaluationSettings(test_patterns=1000, scan_shape=(50, 50), mc_passes=5,
+                                      multilayer_model="supercell"),
     ),
     "paper": Scale(
         name="paper",
@@ -425,7 +439,8 @@ _PRESETS: dict[str, Scale] = {
         training=TrainingSettings(
             base_filters=32, levels=7, convs_per_block=4, dropout=0.3, batch_size=256, epochs=400
         ),
-        evaluation=EvaluationSettings(test_patterns=10000, scan_shape=(50, 201), mc_passes=10),
+        evaluation=EvaluationSettings(test_patterns=10000, scan_shape=(50, 201), mc_passes=10,
+                                      multilayer_model="supercell"),
     ),
 }
 

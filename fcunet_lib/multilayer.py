@@ -1,5 +1,8 @@
 """The simulated Si/SiGe multilayer of Fig. 3, in the column approximation.
 
+(The stack itself, interfaces included, is :mod:`fcunet_lib.multilayer_supercell`;
+both return a :class:`MultilayerScan` of the same :class:`Multilayer`.)
+
 The paper's sample (Methods, "Simulated diffraction of SiGe multilayers"): a
 multilayer seen along [011], alternating Si and Si₀.₅Ge₀.₅ layers on a
 Si₀.₇₅Ge₀.₂₅ substrate of lattice parameter 5.6034 Å, the layers strained by
@@ -464,18 +467,36 @@ def simulate_column(spec: ColumnSpec, *, energy_kv: float, semiangle_mrad: float
 ALLOY_POOL = 1024
 
 
-def _virtual_crystal_unit(unit, x_ge: float, options: dict):
-    """Potential slices of the unit cell with every site ``(1 − x) V_Si + x V_Ge``."""
+def _virtual_crystal_unit(unit, x_ge, options: dict):
+    """Potential slices of a unit cell with every site ``(1 − x) V_Si + x V_Ge``.
+
+    Parameters
+    ----------
+    unit : ase.Atoms
+        The cell (its atomic numbers are replaced).
+    x_ge : float or ndarray of shape (len(unit),)
+        Ge fraction, one for the whole cell or one per site (a multilayer
+        supercell); sites of equal composition are built together.
+    options : dict
+        ``abtem.Potential`` options (grid, slicing, projection).
+
+    Returns
+    -------
+    abtem.PotentialArray
+    """
     import abtem
 
+    per_site = np.broadcast_to(np.asarray(x_ge, dtype=float), (len(unit),))
     slices = 0.0
-    for number, weight in ((14, 1.0 - x_ge), (32, x_ge)):
-        if weight == 0:
-            continue
-        atoms = unit.copy()
-        atoms.numbers[:] = number
-        built = abtem.Potential(atoms, **options).build().compute(scheduler="synchronous")
-        slices = slices + weight * np.asarray(built.array)
+    for composition in np.unique(per_site):
+        group = unit[per_site == composition] if np.any(per_site != composition) else unit
+        for number, weight in ((14, 1.0 - composition), (32, composition)):
+            if weight == 0:
+                continue
+            atoms = group.copy()
+            atoms.numbers[:] = number
+            built = abtem.Potential(atoms, **options).build().compute(scheduler="synchronous")
+            slices = slices + weight * np.asarray(built.array)
     return abtem.PotentialArray(slices, slice_thickness=built.slice_thickness, extent=built.extent)
 
 

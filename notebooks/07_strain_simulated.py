@@ -28,18 +28,23 @@
 # the RMS error of ε_yy in the layers: on zone ≈ 0.2 % for correlation and ≤ 0.02 % for FCU-Net,
 # with the twist ≈ 0.6 % and < 0.1 %.
 #
-# **What this notebook simulates instead of the paper's stack: the column approximation.** The
-# paper ran one multislice model of the whole stack. Here every probe position is simulated as an
-# infinite bulk crystal with that position's lattice (tetragonally strained along x only), its
-# composition (a virtual crystal: each site carries (1 − x)·V_Si + x·V_Ge) and its tilt. A probe
-# therefore never sees an interface — the interfaces' own scattering, which the paper names as one
-# cause of FCU-Net's on-zone error, is absent — and positions in the same state share one
-# simulation. The figure and the result file say so (`"approximation": "column"`).
+# **How the stack is simulated: two models.** The paper ran one multislice model of the whole
+# stack. The `default` scale uses the **column approximation** instead: every probe position is
+# simulated as an infinite bulk crystal with that position's lattice (tetragonally strained along x
+# only), its composition (a virtual crystal: each site carries (1 − x)·V_Si + x·V_Ge) and its tilt.
+# A probe therefore never sees an interface — the interfaces' own scattering, which the paper names
+# as one cause of FCU-Net's on-zone error, is absent — and positions in the same state share one
+# simulation. The `full` and `paper` scales (or `approximation="supercell"` at any scale) build the
+# **supercell**: the whole stack as one periodic cell, each layer a whole number of cells of its
+# own lattice, and a line scan across it, so the probe does see the interfaces; the twist is still a
+# beam tilt per position (`fl.multilayer_supercell`). The figure and the result file say which
+# (`"approximation"`).
 
 # %% tags=["parameters"]
 scale = "default"
 seed = 0
-step_nm = 1.0  # probe step along x [nm]; labels only (the column approximation ignores it)
+step_nm = 1.0  # probe step along x [nm]; sets the layers' width in the supercell (labels only for columns)
+approximation = None  # "column" or "supercell"; None: the scale's (cfg.evaluation.multilayer_model)
 thickness_nm = 40.0  # specimen thickness [nm] (paper: 40 nm)
 n_examples = 5  # example patterns shown per dataset
 
@@ -51,6 +56,7 @@ import pandas as pd
 import fcunet_lib as fl
 import fcunet_lib.disk_contrast
 import fcunet_lib.multilayer
+import fcunet_lib.multilayer_supercell
 import fcunet_lib.plots.strain  # makes fl.plots.strain available
 import fcunet_lib.training_run
 
@@ -58,13 +64,16 @@ cfg = fl.config.get_scale(scale)
 n_x, n_y = cfg.evaluation.scan_shape
 pattern_size = cfg.simulation.pattern_size
 pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE  # patterns are simulated on the model's own grid
+approximation = approximation or cfg.evaluation.multilayer_model
+if approximation not in fl.config.MULTILAYER_MODELS:
+    raise ValueError(f"approximation must be one of {fl.config.MULTILAYER_MODELS}; got {approximation!r}")
 model = fl.training_run.load_scale_models(scale, ["fcunet"])["fcunet"]  # sha256-checked
 sample = fl.multilayer.fig3_multilayer(n_x, step_nm=step_nm, thickness_nm=thickness_nm)
 DATASETS = ("on_zone", "mistilt")
 METHODS = fl.plots.strain.METHODS
 print(f"scan {n_x} × {n_y} positions, patterns {pattern_size}² at {pixel_size:.4f} Å⁻¹/px; "
       f"{sample.n_layers} layers of {sample.layer_positions} positions + "
-      f"{sample.substrate_positions} substrate positions")
+      f"{sample.substrate_positions} substrate positions; {approximation} model")
 print("FCU-Net:", model.card["command"], "| sha256", model.card["sha256"][:12])
 
 # %% [markdown]
@@ -93,18 +102,22 @@ pd.DataFrame({
 #
 # abTEM's multislice with the library's numerical setting (0.12 Å sampling, 2 Å slices), the
 # pattern resampled to the model's grid of 1/46.08 Å⁻¹ pixels and cropped to the model's input
-# size. On zone three simulations cover the scan (substrate and the two layer kinds); with the
-# twist every column along x has its own tilt. Each simulation is stored in the scale's data
-# folder, so a rerun simulates nothing.
+# size. In the column approximation three simulations cover the on-zone scan (substrate and the
+# two layer kinds) and with the twist every column along x has its own tilt; in the supercell
+# every position along x is its own run. Each simulation is stored in the scale's data folder, so
+# a rerun simulates nothing and a killed one resumes.
 
 # %%
-# Simulate both datasets (≈ 3 s per distinct column on 2 cores, ≈ 10 s more for the first one; cached).
+# Simulate both datasets (columns: ≈ 3 s per distinct column on 2 cores; supercell: ≈ 5–20 s per
+# position, growing with the stack's length; cached).
 cache_dir = fl.config.scale_data_dir(scale) / "multilayer"
-scans = {name: fl.multilayer.simulate_scan(sample, n_y=n_y, tilted=name == "mistilt",
-                                           pattern_size=pattern_size, cache_dir=cache_dir)
+simulate_scan = {"column": fl.multilayer.simulate_scan,
+                 "supercell": fl.multilayer_supercell.simulate_supercell_scan}[approximation]
+scans = {name: simulate_scan(sample, n_y=n_y, tilted=name == "mistilt", pattern_size=pattern_size,
+                             cache_dir=cache_dir)
          for name in DATASETS}
 for name, scan in scans.items():
-    print(f"{name}: {scan.n_unique} distinct columns, {scan.n_simulated} simulated now, "
+    print(f"{name}: {scan.n_unique} distinct simulations, {scan.n_simulated} simulated now, "
           f"data {scan.data.shape}")
 
 # %% [markdown]
@@ -189,7 +202,7 @@ panels = {name: {"vbf": fl.multilayer.virtual_bright_field(scan.data, scan.probe
                  "examples": {rx: scan.data[rx, n_y // 2] for rx in examples_rx},
                  "strain": strain[name]}
           for name, scan in scans.items()}
-fig = fl.plots.strain.plot_fig3(sample, panels, n_y=n_y)
+fig = fl.plots.strain.plot_fig3(sample, panels, n_y=n_y, approximation=approximation)
 fig
 
 # %% [markdown]
@@ -197,8 +210,8 @@ fig
 # strain; with the twist it changes from column to column — and (b) patterns at the marked
 # positions; (c) ε_xx and ε_yy maps from correlation and FCU-Net; (d) the profiles along x, mean
 # over y, against the expected square wave (black). The panel titles give the RMS errors in the
-# layers next to the paper's. In the column approximation every row of a map is the same
-# pattern, so the maps vary along x only.
+# layers next to the paper's. In both models every row of a map is the same pattern (a line
+# scan), so the maps vary along x only.
 
 # %%
 # Write the figure and its numbers with provenance (instant).
@@ -207,7 +220,7 @@ def _rounded(values):
 
 
 numbers = {
-    "approximation": "column",
+    "approximation": approximation,
     "units": "percent",
     "datasets": {name: {method: {"exx_rms": outcome["exx_rms"], "eyy_rms": outcome["eyy_rms"],
                                  "n_fitted": outcome["n_fitted"],
@@ -219,7 +232,7 @@ numbers = {
                         for method, outcome in by_method.items()}
                  for name, by_method in strain.items()},
     "paper": {"eyy_rms": fl.plots.strain.PAPER_EYY_RMS,
-              "note": "read from the paper's text; its full-stack simulation, not the column approximation"},
+              "note": "read from the paper's text; its own full-stack simulation"},
     "truth": {"x_nm": profile["x_nm"], "region": profile["region"].tolist(),
               "exx": 100 * expected_xx, "eyy": 100 * expected_yy,
               "lattice_strain": 100 * profile["lattice_strain"],
@@ -238,7 +251,7 @@ numbers = {
 }
 results_path = fl.results.write_results(
     "fig3_strain_simulated", numbers, scale=scale, figure=fig, units="percent",
-    data="simulated (abTEM multislice, column approximation)",
+    data=f"simulated (abTEM multislice, {approximation} model)",
     models={"fcunet": model.card["sha256"]}, library_hash=model.card.get("library_hash"),
 )
 print("wrote", results_path)
@@ -246,7 +259,8 @@ print("wrote", results_path)
 # %%
 # Check the run (instant). Smoke: only that everything ran and is well formed.
 assert results_path.is_file()
-assert scans["on_zone"].n_unique == len(set(fl.multilayer.column_specs(sample, tilted=False)))
+if approximation == "column":
+    assert scans["on_zone"].n_unique == len(set(fl.multilayer.column_specs(sample, tilted=False)))
 assert scans["mistilt"].n_unique == n_x  # every column has its own tilt
 for scan in scans.values():
     assert scan.data.shape == (n_x, n_y, pattern_size, pattern_size) and np.isfinite(scan.data).all()

@@ -10,8 +10,8 @@ import numpy as np
 
 from fcunet_lib import multilayer
 
-__all__ = ["METHODS", "METHOD_LABELS", "DATASET_LABELS", "PAPER_EYY_RMS", "example_positions", "plot_fig3",
-           "plot_contrast_pull"]
+__all__ = ["METHODS", "METHOD_LABELS", "DATASET_LABELS", "PAPER_EYY_RMS", "APPROXIMATION_NOTES",
+           "example_positions", "plot_fig3", "plot_contrast_pull"]
 
 #: Methods in the order they are drawn.
 METHODS = ("correlation", "fcunet")
@@ -41,7 +41,16 @@ def example_positions(sample, count: int = 5) -> list[int]:
     return sorted({round(v) for v in np.linspace(0, n - 1, min(count, n))})
 
 
-def plot_fig3(sample, datasets: dict, *, n_y: int):
+#: How each multilayer model is described on Fig. 3.
+APPROXIMATION_NOTES = {
+    "column": "column approximation: every probe position is a bulk virtual crystal with its local "
+              "lattice and tilt (no interfaces)",
+    "supercell": "supercell: a line scan across the whole stack and its interfaces (virtual-crystal "
+                 "layers; the twist as a beam tilt per position; the line repeated along y)",
+}
+
+
+def plot_fig3(sample, datasets: dict, *, n_y: int, approximation: str = "column"):
     """Draw Fig. 3 for the datasets given (``on_zone``, ``mistilt``).
 
     Parameters
@@ -52,6 +61,9 @@ def plot_fig3(sample, datasets: dict, *, n_y: int):
         "strain": {method: measure_strain outcome}}``.
     n_y : int
         Positions along the interfaces.
+    approximation : str
+        How the patterns were simulated (a key of :data:`APPROXIMATION_NOTES`),
+        said in the title.
 
     Returns
     -------
@@ -71,9 +83,8 @@ def plot_fig3(sample, datasets: dict, *, n_y: int):
     figure.suptitle(
         f"Fig. 3 — simulated Si / Si$_{{0.5}}$Ge$_{{0.5}}$ multilayer on Si$_{{0.75}}$Ge$_{{0.25}}$ "
         f"(a = {sample.substrate_a_A} Å), [011], {sample.energy_kv:g} kV, {sample.semiangle_mrad:g} mrad, "
-        f"{sample.thickness_nm:g} nm\ncolumn approximation: every probe position is a bulk virtual crystal "
-        "with its local lattice and tilt (no interfaces); strain against the substrate (right), "
-        "py4DSTEM's real-space convention",
+        f"{sample.thickness_nm:g} nm\n{APPROXIMATION_NOTES[approximation]}; strain against the substrate "
+        "(right), py4DSTEM's real-space convention",
         fontsize=11)
     return figure
 
