@@ -121,6 +121,27 @@ def _fft2_hw(real, imag=None, inverse=False):
     return ops.transpose(out_re, to_last), ops.transpose(out_im, to_last)
 
 
+def _wrap_hw(x, kernel_size):
+    """Pad axes 1 and 2 periodically so that a 'valid' convolution keeps the size.
+
+    A kernel of size k needs ``(k − 1) // 2`` rows before and ``k // 2`` after
+    (Keras' 'same' split): the last rows go in front, the first ones behind.
+    """
+    before, after = (kernel_size - 1) // 2, kernel_size // 2
+    for axis in (1, 2):
+        parts = [x]
+        if before:
+            parts.insert(0, _take(x, slice(-before, None), axis))
+        if after:
+            parts.append(_take(x, slice(0, after), axis))
+        x = ops.concatenate(parts, axis=axis)
+    return x
+
+
+def _take(x, index, axis):
+    return x[:, index] if axis == 1 else x[:, :, index]
+
+
 def _unit_l2(x, axes=(1, 2)):
     """Scale ``x`` to unit L2 norm over ``axes``; an all-zero slice stays zero.
 
@@ -341,8 +362,12 @@ class ComplexConv2D(keras.layers.Layer):
         Complex output channels (the output has ``2·filters`` real channels).
     kernel_size : int
         Square kernel size [pixels].
-    padding : {"same", "valid"}
-        Padding of the spatial axes.
+    padding : {"same", "valid", "circular"}
+        Padding of the spatial axes: zeros (``"same"``), none, or the map
+        wrapped around (``"circular"``), which is right for maps that are
+        periodic, such as the discrete spectra of FCU-Net: zeros there put a
+        step at the spectrum's edges, whose inverse FFT is a cross of
+        streaks through the pattern's centre.
     use_bias : bool
         Add a learned complex bias (pointless right before batch norm).
     kernel_initializer
@@ -368,8 +393,8 @@ class ComplexConv2D(keras.layers.Layer):
             raise ValueError(f"filters must be a positive integer; got {filters!r}")
         if int(kernel_size) != kernel_size or kernel_size < 1:
             raise ValueError(f"kernel_size must be a positive integer; got {kernel_size!r}")
-        if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be 'same' or 'valid'; got {padding!r}")
+        if padding not in ("same", "valid", "circular"):
+            raise ValueError(f"padding must be 'same', 'valid' or 'circular'; got {padding!r}")
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.padding = padding
@@ -402,7 +427,10 @@ class ComplexConv2D(keras.layers.Layer):
         from_real = ops.concatenate([k_re, k_im], axis=-1)
         from_imag = ops.concatenate([-k_im, k_re], axis=-1)
         kernel = ops.concatenate([from_real, from_imag], axis=-2)
-        out = ops.conv(inputs, kernel, strides=1, padding=self.padding)
+        if self.padding == "circular":
+            out = ops.conv(_wrap_hw(inputs, self.kernel_size), kernel, strides=1, padding="valid")
+        else:
+            out = ops.conv(inputs, kernel, strides=1, padding=self.padding)
         if self.use_bias:
             out = out + ops.concatenate([self.bias_real, self.bias_imag], axis=0)
         return out

@@ -20,7 +20,7 @@ from . import config
 
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
            "require_models", "load_scale_models", "load_training_splits", "score_run",
-           "architecture", "output_activation_of"]
+           "architecture", "output_activation_of", "fourier_padding_of"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -92,9 +92,15 @@ def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
                         target_norm=training.target_norm if target_norm is None else target_norm)
 
 
-def architecture(scale: str, *, output_activation: str | None = None) -> dict:
+def architecture(scale: str, *, output_activation: str | None = None,
+                 fourier_padding: str | None = None) -> dict:
     """Builder options of a scale (:func:`fcunet_lib.models.model_config`),
-    ``output_activation`` overriding the scale's."""
+    ``output_activation`` overriding the scale's.
+
+    ``fourier_padding`` (FCU-Net only) enters the options only when it is not
+    the builders' default ``"zeros"``, so the options, and the run folders
+    keyed by them, of every network trained before it existed stay the same.
+    """
     from . import models
 
     options = models.model_config(scale)
@@ -103,6 +109,12 @@ def architecture(scale: str, *, output_activation: str | None = None) -> dict:
             raise ValueError(f"output_activation {output_activation!r}: expected one of "
                              f"{', '.join(models.OUTPUT_ACTIVATIONS)}")
         options["output_activation"] = output_activation
+    if fourier_padding is not None:
+        if fourier_padding not in models.FOURIER_PADDINGS:
+            raise ValueError(f"fourier_padding {fourier_padding!r}: expected one of "
+                             f"{', '.join(models.FOURIER_PADDINGS)}")
+        if fourier_padding != "zeros":
+            options["fourier_padding"] = fourier_padding
     return options
 
 
@@ -112,11 +124,17 @@ def output_activation_of(card: dict) -> str:
     return card.get("architecture", {}).get("output_activation", "linear")
 
 
+def fourier_padding_of(card: dict) -> str:
+    """A model card's Fourier-domain padding; ``"zeros"`` unless it says otherwise."""
+    return card.get("architecture", {}).get("fourier_padding", "zeros")
+
+
 def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *,
-                  target_norm: str | None = None, output_activation: str | None = None) -> str:
+                  target_norm: str | None = None, output_activation: str | None = None,
+                  fourier_padding: str | None = None) -> str:
     """The exact command that reproduces a shipped model: ``--epochs``,
-    ``--target-norm`` and ``--output-activation`` only where they differ from
-    the scale's."""
+    ``--target-norm``, ``--output-activation`` and ``--fourier-padding`` only
+    where they differ from the scale's (the last from ``"zeros"``)."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
     if epochs is not None and epochs != cfg.training.epochs:
@@ -125,6 +143,8 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
         command += f" --target-norm {target_norm}"
     if output_activation is not None and output_activation != cfg.training.output_activation:
         command += f" --output-activation {output_activation}"
+    if fourier_padding is not None and fourier_padding != "zeros":
+        command += f" --fourier-padding {fourier_padding}"
     return command
 
 
@@ -146,7 +166,7 @@ def run_folder(scale: str, name: str, seed: int, library_folder: Path,
 def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                    stop_after_epoch: int | None = None, fresh: bool = False,
                    epochs: int | None = None, target_norm: str | None = None,
-                   output_activation: str | None = None) -> dict:
+                   output_activation: str | None = None, fourier_padding: str | None = None) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -173,6 +193,9 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         (:data:`fcunet_lib.train.TARGET_NORMS`) or network output
         (:data:`fcunet_lib.models.OUTPUT_ACTIVATIONS`) instead of the scale's;
         the card's command names them.
+    fourier_padding : str, optional
+        FCU-Net only: padding of its Fourier-domain convolutions
+        (:data:`fcunet_lib.models.FOURIER_PADDINGS`; default ``"zeros"``).
 
     Returns
     -------
@@ -184,8 +207,11 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     cfg = config.get_scale(scale)
     if name not in models.MODEL_NAMES:
         raise ValueError(f"model {name!r}: expected one of {', '.join(models.MODEL_NAMES)}")
+    if fourier_padding not in (None, "zeros") and name != "fcunet":
+        raise ValueError(f"fourier_padding applies to fcunet only (the {name} has no Fourier-domain "
+                         "convolutions)")
     folder, train_data, validation = load_training_splits(cfg.name, seed=seed)
-    network = architecture(cfg.name, output_activation=output_activation)
+    network = architecture(cfg.name, output_activation=output_activation, fourier_padding=fourier_padding)
     options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm)
     run = run_folder(cfg.name, name, seed, folder, network)
     if fresh and run.exists():
@@ -255,7 +281,8 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         "split_digest": library.split_digest(library_folder),
         "command": train_command(scale, name, seed, state["options"]["epochs"],
                                  target_norm=state["options"]["target_norm"],
-                                 output_activation=network["output_activation"]),
+                                 output_activation=network["output_activation"],
+                                 fourier_padding=network.get("fourier_padding")),
         "seed": seed,
         "scale": scale,
         "options": state["options"],

@@ -168,8 +168,9 @@ import math
 for arch in archs:
     card = cards[arch["name"]]
     output = fl.training_run.output_activation_of(card)  # the card's own, maybe not the scale's
+    padding = fl.training_run.fourier_padding_of(card)
     assert {**card["architecture"], "output_activation": output} == fl.training_run.architecture(
-        scale, output_activation=output), arch["name"]
+        scale, output_activation=output, fourier_padding=padding), arch["name"]
     assert card["parameters"] == arch["parameters"], arch["name"]
     assert [level["size"] for level in arch["levels"]] == [
         cfg.simulation.pattern_size // 2**level for level in range(cfg.training.levels + 1)]

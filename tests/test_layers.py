@@ -126,11 +126,14 @@ def test_inverse_fourier_rejects_odd_channels():
 # --------------------------------------------------------------------------- #
 # ComplexConv2D
 # --------------------------------------------------------------------------- #
-def _numpy_complex_correlation(x, kernel, bias):
-    """'same' cross-correlation of complex x [B,H,W,Ci] with kernel [k,k,Ci,Co]."""
+def _numpy_complex_correlation(x, kernel, bias, mode="constant"):
+    """'same' cross-correlation of complex x [B,H,W,Ci] with kernel [k,k,Ci,Co].
+
+    ``mode`` is numpy's padding: "constant" (zeros) or "wrap" (periodic).
+    """
     k = kernel.shape[0]
     pad = k // 2
-    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=mode)
     height, width = x.shape[1:3]
     out = np.zeros(x.shape[:3] + (kernel.shape[-1],), complex)
     for u in range(k):
@@ -150,6 +153,25 @@ def test_complex_conv_matches_complex_arithmetic(rng):
     got = _to_complex(_np(layer(_from_complex(x))))
     expected = _numpy_complex_correlation(x, kernel, bias)
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_circular_complex_conv_wraps_around_like_a_periodic_map(rng, k):
+    x = rng.normal(size=(2, 8, 10, 2)) + 1j * rng.normal(size=(2, 8, 10, 2))
+    layer = layers.ComplexConv2D(3, k, padding="circular")
+    layer.build((None, 8, 10, 4))
+    kernel = rng.normal(size=(k, k, 2, 3)) + 1j * rng.normal(size=(k, k, 2, 3))
+    bias = rng.normal(size=3) + 1j * rng.normal(size=3)
+    layer.set_weights([kernel.real, kernel.imag, bias.real, bias.imag])
+    got = _to_complex(_np(layer(_from_complex(x))))
+    np.testing.assert_allclose(got, _numpy_complex_correlation(x, kernel, bias, mode="wrap"), atol=1e-4)
+    # and it commutes with a circular shift of the map, which zero padding does not
+    shifted = _to_complex(_np(layer(_from_complex(np.roll(x, (3, -4), axis=(1, 2))))))
+    np.testing.assert_allclose(shifted, np.roll(got, (3, -4), axis=(1, 2)), atol=1e-4)
+    zeros = layers.ComplexConv2D(3, k, padding="same")
+    zeros.build((None, 8, 10, 4))
+    zeros.set_weights(layer.get_weights())
+    assert np.abs(_to_complex(_np(zeros(_from_complex(x)))) - got).max() > 1e-2
 
 
 def test_complex_conv_single_channel_matches_scipy(rng):

@@ -188,6 +188,28 @@ def test_rectified_output_learns_from_the_zero_start():
     assert np.mean((prediction - target) ** 2) < np.mean(target ** 2)  # better than empty
 
 
+def test_circular_fourier_padding_builds_round_trips_and_swaps_with_the_same_weights(tmp_path):
+    circular = _random_output_kernel(
+        models.build_model("fcunet", input_size=64, fourier_padding="circular", **TINY))
+    complex_convs = [layer for layer in circular.layers if isinstance(layer, layers.ComplexConv2D)]
+    assert complex_convs and {layer.padding for layer in complex_convs} == {"circular"}
+    data = _inputs(64)
+    prediction = circular.predict(data, verbose=0)
+    path = tmp_path / "circular.keras"
+    circular.save(path)
+    np.testing.assert_array_equal(keras.saving.load_model(path).predict(data, verbose=0), prediction)
+    # the same weights with zero padding: another network; swapping back gives this one again
+    zeros = models.with_fourier_padding(circular, "zeros")
+    assert {layer.padding for layer in zeros.layers if isinstance(layer, layers.ComplexConv2D)} == {"same"}
+    assert np.abs(zeros.predict(data, verbose=0) - prediction).max() > 0
+    np.testing.assert_array_equal(
+        models.with_fourier_padding(zeros, "circular").predict(data, verbose=0), prediction)
+    with pytest.raises(ValueError, match="no complex convolutions"):
+        models.with_fourier_padding(models.build_model("unet", input_size=64, **TINY), "circular")
+    with pytest.raises(ValueError, match="fourier_padding"):
+        models.build_model("fcunet", input_size=64, fourier_padding="reflect", **TINY)
+
+
 def test_forward_flops_counts_convolutions():
     inputs = keras.Input((16, 16, 3))
     out = keras.layers.Conv2D(5, 3, padding="same")(inputs)

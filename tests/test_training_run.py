@@ -1,5 +1,7 @@
 """Options and commands of `fcunet train` (fcunet_lib.training_run)."""
 
+from pathlib import Path
+
 import pytest
 
 from fcunet_lib import config, training_run
@@ -73,9 +75,31 @@ def test_cli_train_offers_every_target_norm_and_output_activation():
                if action.choices}
     assert choices["target_norm"] == train.TARGET_NORMS
     assert choices["output_activation"] == models.OUTPUT_ACTIVATIONS
+    assert choices["fourier_padding"] == models.FOURIER_PADDINGS
 
 
 def test_legacy_cards_read_as_linear_outputs():
     assert training_run.output_activation_of({"architecture": {"levels": 5}}) == "linear"
     assert training_run.output_activation_of(
         {"architecture": {"output_activation": "rectified"}}) == "rectified"
+
+
+def test_circular_fourier_padding_is_named_and_keys_its_own_run():
+    default = training_run.architecture("default")
+    assert "fourier_padding" not in default  # unchanged options (and run folders) for zero padding
+    assert training_run.architecture("default", fourier_padding="zeros") == default
+    circular = training_run.architecture("default", fourier_padding="circular")
+    assert circular == {**default, "fourier_padding": "circular"}
+    library = Path("library-x")
+    assert (training_run.run_folder("default", "fcunet", 0, library, circular)
+            != training_run.run_folder("default", "fcunet", 0, library, default))
+    assert training_run.train_command("default", "fcunet", 0, fourier_padding="circular").endswith(
+        " --fourier-padding circular")
+    assert training_run.train_command("default", "fcunet", 0, fourier_padding="zeros") == (
+        "fcunet train --scale default --model fcunet --seed 0")
+    assert training_run.fourier_padding_of({"architecture": {"levels": 5}}) == "zeros"
+    assert training_run.fourier_padding_of({"architecture": circular}) == "circular"
+    with pytest.raises(ValueError, match="fourier_padding 'reflect'"):
+        training_run.architecture("default", fourier_padding="reflect")
+    with pytest.raises(ValueError, match="fcunet only"):
+        training_run.train_and_ship("smoke", "unet", fourier_padding="circular")

@@ -3,7 +3,8 @@
 Usage::
 
     python tools/validation_scores.py models/fcunet.keras build/.../checkpoint-0004.keras \
-        [--scale default] [--patterns 300] [--seed 0] [--out models/checks/validation_scores.json]
+        [--scale default] [--patterns 300] [--seed 0] [--fourier-padding circular] \
+        [--out models/checks/validation_scores.json]
 
 Answers "is this run better than the shipped model?" without looking at the
 test split: each model (a shipped ``.keras`` with its card next to it, or a
@@ -15,10 +16,16 @@ balanced over its categories), and gets
 * SSIM on and off zone, spot recovery, direct beam and background, in units
   of each true image's maximum (``tools/compare_target_norms.py``'s
   :func:`prediction_summary`);
+* :func:`centre_cross`, the excess on the lines through the centre;
 * the mean eq. (1) disk accuracy of :func:`fcunet_lib.find_disks_fcunet`
   (deterministic, no Monte-Carlo dropout), with and without the direct beam;
   and, once, that of py4DSTEM correlation with its default options (notebook
   06 tunes them; this is only a reference point).
+
+With ``--fourier-padding`` every FCU-Net is scored a second time, rebuilt
+with that padding of its Fourier-domain convolutions and the same weights
+(:func:`fcunet_lib.models.with_fourier_padding`): a diagnostic of what the
+padding does to a trained network, not a network anyone trained.
 
 Writes one JSON with a block per model. Nothing is shipped.
 """
@@ -39,6 +46,27 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 #: Thinnest on-zone pattern counted as "thick" [nm] (notebook 06's parameter).
 THICK_MIN_NM = 25.0
+
+
+def centre_cross(images, *, gap=6, beside=4):
+    """How much brighter the two lines through the centre are than lines beside them.
+
+    Mean of ``images`` ``[n, N, N]`` on the row and column through the centre
+    (leaving out ``gap`` pixels on either side of the centre) divided by the
+    mean on the rows and columns ``beside`` pixels away: ≈ 1 without the
+    cross of streaks that zero-padded Fourier-domain convolutions leave.
+    """
+    images = np.asarray(images)
+    n = images.shape[-1]
+    c = n // 2
+    keep = np.ones(n, bool)
+    keep[c - gap: c + gap + 1] = False
+
+    def lines(offset):
+        return np.concatenate([images[:, c + offset, keep].ravel(), images[:, keep, c + offset].ravel()])
+
+    side = np.concatenate([lines(beside), lines(-beside)])
+    return float(lines(0).mean() / side.mean())
 
 
 def load_scored_model(path: Path):
@@ -64,13 +92,15 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", default="default")
     parser.add_argument("--patterns", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fourier-padding", choices=("zeros", "circular"), default=None,
+                        help="also score each FCU-Net rebuilt with this padding (same weights)")
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "checks" / "validation_scores.json")
     args = parser.parse_args(argv)
 
     import fcunet_lib as fl
     import fcunet_lib.plots.disks
     from compare_target_norms import prediction_summary
-    from fcunet_lib import evaluation, training_run
+    from fcunet_lib import evaluation, models, training_run
 
     pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
     folder, _, validation = training_run.load_training_splits(args.scale, seed=args.seed)
@@ -84,14 +114,23 @@ def main(argv=None) -> int:
     truth = [truth_peaks[i] for i in chosen]
     size = cbed.shape[-1]
 
+    padding_flag = f" --fourier-padding {args.fourier_padding}" if args.fourier_padding else ""
     report = {"command": " ".join(["python tools/validation_scores.py", *map(str, args.models),
-                                   f"--scale {args.scale} --patterns {args.patterns} --seed {args.seed}"]),
+                                   f"--scale {args.scale} --patterns {args.patterns} --seed {args.seed}"
+                                   f"{padding_flag}"]),
               "library_folder": Path(folder).name, "split": "validation",
               "patterns": int(len(chosen)), "units": "images in units of each true image's maximum",
               "models": {}}
+    scored = []
     for path in args.models:
-        start = time.perf_counter()
         model, card = load_scored_model(path)
+        scored.append((str(path), model, card, training_run.fourier_padding_of(card)))
+        if args.fourier_padding and any(layer.__class__.__name__ == "ComplexConv2D" for layer in model.layers):
+            scored.append((f"{path} (fourier_padding={args.fourier_padding}, same weights)",
+                           models.with_fourier_padding(model, args.fourier_padding), card,
+                           args.fourier_padding))
+    for label, model, card, padding in scored:
+        start = time.perf_counter()
         predicted = evaluation.predict_targets(model, cbed, probes, target_scale=card["target_scale"])
         relative, true_relative = evaluation.relative_to_truth(predicted, targets, card)
         summary = prediction_summary(relative, true_relative, zones)
@@ -106,18 +145,20 @@ def main(argv=None) -> int:
             fl.plots.disks.without_direct_beam(f, size, pixel_size=pixel_size),
             fl.plots.disks.without_direct_beam(t, size, pixel_size=pixel_size),
             pixel_size=pixel_size) for f, t in zip(found, truth)]
-        report["models"][str(path)] = {
+        report["models"][label] = {
             "target_norm": evaluation.target_norm_of(card),
             "output_activation": training_run.output_activation_of(card),
+            "fourier_padding": padding,
             "epochs": card.get("epochs_done", card["options"]["epochs"]),  # run state or card
             **summary,
+            "centre_cross": centre_cross(relative),
             "disk_accuracy": float(np.mean(plain)),
             "disk_accuracy_diffracted": float(np.mean(diffracted)),
             "peaks_per_pattern": float(np.mean([len(f) for f in found])),
             "seconds": time.perf_counter() - start,
         }
-        print(path, json.dumps({k: report["models"][str(path)][k]
-                                for k in ("ssim", "spot_recovery_median", "disk_accuracy",
+        print(label, json.dumps({k: report["models"][label][k]
+                                for k in ("ssim", "spot_recovery_median", "centre_cross", "disk_accuracy",
                                           "disk_accuracy_diffracted")}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
