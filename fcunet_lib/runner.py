@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -214,6 +215,7 @@ def run_notebook(source: Path, *, scale: str, parameters: dict | None = None,
     out_dir = Path(output_dir) if output_dir else config.build_dir() / scale_name / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{source.stem}.ipynb"
+    _absolute_results_dir()
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -223,6 +225,17 @@ def run_notebook(source: Path, *, scale: str, parameters: dict | None = None,
     except PapermillExecutionError as error:
         raise _explain_failure(source, error) from None
     return RunRecord(source.stem, output, time.perf_counter() - start)
+
+
+def _absolute_results_dir() -> None:
+    """Make a relative ``FCUNET_RESULTS_DIR`` absolute, from the caller's folder.
+
+    The kernel runs in the notebook's folder, where a relative path would
+    point somewhere else than the user meant.
+    """
+    override = os.environ.get("FCUNET_RESULTS_DIR")
+    if override and not Path(override).is_absolute():
+        os.environ["FCUNET_RESULTS_DIR"] = str(Path(override).resolve())
 
 
 def _refresh_committed_notebook(source: Path, executed: Path) -> None:

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -79,6 +80,14 @@ def test_run_notebook_executes_with_parameters(folder, tmp_path):
     assert json.loads((folder / "out.json").read_text()) == {"scale": "smoke", "value": 63}
     executed = nbformat.read(record.output, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_a_relative_results_folder_means_the_callers_folder(tmp_path, monkeypatch):
+    # the kernel runs in notebooks/, so the runner fixes the path before starting it
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FCUNET_RESULTS_DIR", "build/figures")
+    runner._absolute_results_dir()
+    assert os.environ["FCUNET_RESULTS_DIR"] == str(tmp_path / "build" / "figures")
 
 
 def test_prepare_only_injects_without_running(folder, tmp_path):
