@@ -89,6 +89,10 @@ SUBSTRATE_A = 5.6034
 SUBSTRATE = "substrate"
 #: Bump when the simulation recipe changes: old cache files are then ignored.
 _CACHE_VERSION = 2
+#: abTEM settings of every multilayer simulation: no progress bars, and FFTW_ESTIMATE, a plan that
+#: depends only on the size, so the same simulation gives the same bytes in every process
+#: (FFTW_MEASURE times candidate plans and may pick another one).
+QUIET_ABTEM = {"diagnostics.progress_bar": False, "fftw.planning_effort": "FFTW_ESTIMATE"}
 
 
 # --------------------------------------------------------------------------- #
@@ -437,9 +441,7 @@ def simulate_column(spec: ColumnSpec, *, energy_kv: float, semiangle_mrad: float
     options = {"gpts": grid["unit_gpts"], "slice_thickness": plan["slice_thickness_A"],
                "projection": setting.projection, "parametrization": setting.parametrization}
     repetitions = tuple(crystal.repetitions) + (plan["z_repetitions"],)
-    # FFTW_ESTIMATE: a plan that depends only on the size, so the same column gives the same bytes
-    # in every process (FFTW_MEASURE times candidate plans and may pick another one).
-    with abtem.config.set({"diagnostics.progress_bar": False, "fftw.planning_effort": "FFTW_ESTIMATE"}):
+    with abtem.config.set(QUIET_ABTEM):
         if alloy_seed is None or spec.x_ge in (0.0, 1.0):
             potential = abtem.CrystalPotential(_virtual_crystal_unit(crystal.atoms, spec.x_ge, options),
                                                repetitions=repetitions, exit_planes=plan["exit_planes"])

@@ -44,6 +44,7 @@ import numpy as np
 
 from fcunet_lib import checks, npz_cache
 from fcunet_lib.multilayer import (
+    QUIET_ABTEM,
     Multilayer,
     MultilayerScan,
     column_crystal,
@@ -282,7 +283,7 @@ class _SupercellRun:
         self.energy_kv, self.semiangle_mrad, self.setting = energy_kv, semiangle_mrad, setting
         options = {"gpts": self.grid["unit_gpts"], "slice_thickness": plan["slice_thickness_A"],
                    "projection": setting.projection, "parametrization": setting.parametrization}
-        with abtem.config.set({"diagnostics.progress_bar": False, "fftw.planning_effort": "FFTW_ESTIMATE"}):
+        with abtem.config.set(QUIET_ABTEM):
             unit = _virtual_crystal_unit(crystal.atoms, x_ge, options)
         self.potential = abtem.CrystalPotential(
             unit, repetitions=tuple(crystal.repetitions) + (plan["z_repetitions"],),
@@ -298,20 +299,21 @@ class _SupercellRun:
                            tilt=tuple(float(t) for t in tilt_mrad), extent=self.grid["extent_A"],
                            gpts=self.grid["gpts"])
 
-    def _to_library(self, measurement) -> np.ndarray:
+    def _to_library(self, image) -> np.ndarray:
+        """One pattern ``[nx, ny]`` of the simulation grid, resampled to the library grid."""
         from fcunet_lib import simulate
 
-        array = np.asarray(measurement.array, dtype=np.float64)
-        return simulate._to_library_grid(array.reshape(array.shape[-2:]), self.grid["reciprocal_sampling"],
+        return simulate._to_library_grid(np.asarray(image, dtype=np.float64), self.grid["reciprocal_sampling"],
                                          self.size).astype(np.float32)
 
     def vacuum(self) -> np.ndarray:
         """The vacuum probe's diffraction pattern on the library grid (not normalised)."""
         import abtem
 
-        with abtem.config.set({"diagnostics.progress_bar": False, "fftw.planning_effort": "FFTW_ESTIMATE"}):
+        with abtem.config.set(QUIET_ABTEM):
             built = self._probe((0.0, 0.0)).build().diffraction_patterns(max_angle="cutoff")
-            return self._to_library(built.compute(scheduler="synchronous"))
+            array = built.compute(scheduler="synchronous").array
+        return self._to_library(np.asarray(array).reshape(np.shape(array)[-2:]))
 
     def pattern(self, position_A, tilt_mrad) -> np.ndarray:
         """The pattern at one position (not normalised)."""
@@ -319,11 +321,10 @@ class _SupercellRun:
 
         from fcunet_lib import simulate
 
-        with abtem.config.set({"diagnostics.progress_bar": False, "fftw.planning_effort": "FFTW_ESTIMATE"}):
+        with abtem.config.set(QUIET_ABTEM):
             exit_wave = self._probe(tilt_mrad).multislice(self.potential, scan=tuple(float(v) for v in position_A))
             measured = exit_wave.diffraction_patterns(max_angle="cutoff").compute(scheduler="synchronous")
-        stack = simulate._thickness_stack(measured, 1)
-        return simulate._to_library_grid(stack, self.grid["reciprocal_sampling"], self.size)[-1].astype(np.float32)
+        return self._to_library(simulate._thickness_stack(measured, 1)[-1])
 
 
 def simulate_supercell_scan(sample: Multilayer, *, n_y: int, tilted: bool, pattern_size: int, setting=None,

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     import fcunet_lib as fl
     import fcunet_lib.plots.disks
     from compare_target_norms import prediction_summary
-    from fcunet_lib import evaluation, models, training_run
+    from fcunet_lib import evaluation, layers, models, training_run
 
     pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
     folder, _, validation = training_run.load_training_splits(args.scale, seed=args.seed)
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     for path in args.models:
         model, card = load_scored_model(path)
         scored.append((str(path), model, card, training_run.fourier_padding_of(card)))
-        if args.fourier_padding and any(layer.__class__.__name__ == "ComplexConv2D" for layer in model.layers):
+        if args.fourier_padding and any(isinstance(layer, layers.ComplexConv2D) for layer in model.layers):
             scored.append((f"{path} (fourier_padding={args.fourier_padding}, same weights)",
                            models.with_fourier_padding(model, args.fourier_padding), card,
                            args.fourier_padding))
