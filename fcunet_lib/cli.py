@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--output-activation", choices=("linear", "rectified", "relu", "softplus"),
                     default=None, help="the networks' last step (default: the scale's)")
     tr.add_argument("--fourier-padding", choices=("zeros", "circular"), default=None,
-                    help="FCU-Net only: padding of its Fourier-domain convolutions (default: zeros)")
+                    help="FCU-Net only: padding of its Fourier-domain convolutions (default: the scale's)")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")

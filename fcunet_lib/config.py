@@ -269,6 +269,11 @@ class TrainingSettings:
         The networks' last step, one of
         :data:`fcunet_lib.models.OUTPUT_ACTIVATIONS` (``"linear"``, the
         authors'; ``"rectified"`` clips at zero, see :mod:`fcunet_lib.models`).
+    fourier_padding : str
+        How FCU-Net's Fourier-domain convolutions pad the spectrum, one of
+        :data:`fcunet_lib.models.FOURIER_PADDINGS` (``"zeros"``, the
+        authors'; ``"circular"`` wraps it as the periodic discrete spectrum
+        it is, see :mod:`fcunet_lib.models`). The two real networks ignore it.
     """
 
     base_filters: int
@@ -281,6 +286,7 @@ class TrainingSettings:
     spot_weight: float = 20.0
     target_norm: str = "global"
     output_activation: str = "linear"
+    fourier_padding: str = "zeros"
 
 
 @dataclass(frozen=True)
@@ -383,6 +389,8 @@ _PRESETS: dict[str, Scale] = {
             loss="spot_mse", spot_weight=100.0,
             # each target in units of its own maximum, clipped at zero: no background haze
             target_norm="pattern_max", output_activation="rectified",
+            # zero padding draws a cross through every prediction (models/checks/fourier_padding_fcunet.json)
+            fourier_padding="circular",
         ),
         evaluation=EvaluationSettings(test_patterns=300, scan_shape=(20, 20), mc_passes=3),
     ),
@@ -410,6 +418,7 @@ _PRESETS: dict[str, Scale] = {
             base_filters=8, levels=5, convs_per_block=2, dropout=0.1, batch_size=16, epochs=60,
             loss="spot_mse", spot_weight=100.0,
             target_norm="pattern_max", output_activation="rectified",  # the default's recipe
+            fourier_padding="circular",
         ),
         evaluation=EvaluationSettings(test_patterns=1000, scan_shape=(50, 50), mc_passes=5,
                                       multilayer_model="supercell"),

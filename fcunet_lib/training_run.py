@@ -20,7 +20,8 @@ from . import config
 
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
            "require_models", "load_scale_models", "load_training_splits", "score_run",
-           "architecture", "output_activation_of", "fourier_padding_of"]
+           "architecture", "output_activation_of", "scale_fourier_padding",
+           "fourier_padding_of"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -124,6 +125,14 @@ def output_activation_of(card: dict) -> str:
     return card.get("architecture", {}).get("output_activation", "linear")
 
 
+def scale_fourier_padding(scale: str, name: str) -> str | None:
+    """The Fourier-domain padding a scale trains network ``name`` with:
+    :attr:`fcunet_lib.config.TrainingSettings.fourier_padding` for FCU-Net,
+    ``None`` for the two real networks (they have no Fourier-domain
+    convolutions)."""
+    return config.get_scale(scale).training.fourier_padding if name == "fcunet" else None
+
+
 def fourier_padding_of(card: dict) -> str:
     """A model card's Fourier-domain padding; ``"zeros"`` unless it says otherwise."""
     return card.get("architecture", {}).get("fourier_padding", "zeros")
@@ -134,7 +143,8 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
                   fourier_padding: str | None = None) -> str:
     """The exact command that reproduces a shipped model: ``--epochs``,
     ``--target-norm``, ``--output-activation`` and ``--fourier-padding`` only
-    where they differ from the scale's (the last from ``"zeros"``)."""
+    where they differ from the scale's (the last, for FCU-Net, from
+    :func:`scale_fourier_padding`; ``None`` means the scale's)."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
     if epochs is not None and epochs != cfg.training.epochs:
@@ -143,7 +153,7 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
         command += f" --target-norm {target_norm}"
     if output_activation is not None and output_activation != cfg.training.output_activation:
         command += f" --output-activation {output_activation}"
-    if fourier_padding is not None and fourier_padding != "zeros":
+    if fourier_padding is not None and fourier_padding != (scale_fourier_padding(cfg.name, name) or "zeros"):
         command += f" --fourier-padding {fourier_padding}"
     return command
 
@@ -195,7 +205,8 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         the card's command names them.
     fourier_padding : str, optional
         FCU-Net only: padding of its Fourier-domain convolutions
-        (:data:`fcunet_lib.models.FOURIER_PADDINGS`; default ``"zeros"``).
+        (:data:`fcunet_lib.models.FOURIER_PADDINGS`; default the scale's,
+        :func:`scale_fourier_padding`).
 
     Returns
     -------
@@ -211,6 +222,8 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         raise ValueError(f"fourier_padding applies to fcunet only (the {name} has no Fourier-domain "
                          "convolutions)")
     folder, train_data, validation = load_training_splits(cfg.name, seed=seed)
+    if fourier_padding is None:
+        fourier_padding = scale_fourier_padding(cfg.name, name)
     network = architecture(cfg.name, output_activation=output_activation, fourier_padding=fourier_padding)
     options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm)
     run = run_folder(cfg.name, name, seed, folder, network)

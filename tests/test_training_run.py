@@ -93,13 +93,26 @@ def test_circular_fourier_padding_is_named_and_keys_its_own_run():
     library = Path("library-x")
     assert (training_run.run_folder("default", "fcunet", 0, library, circular)
             != training_run.run_folder("default", "fcunet", 0, library, default))
-    assert training_run.train_command("default", "fcunet", 0, fourier_padding="circular").endswith(
-        " --fourier-padding circular")
-    assert training_run.train_command("default", "fcunet", 0, fourier_padding="zeros") == (
-        "fcunet train --scale default --model fcunet --seed 0")
     assert training_run.fourier_padding_of({"architecture": {"levels": 5}}) == "zeros"
     assert training_run.fourier_padding_of({"architecture": circular}) == "circular"
     with pytest.raises(ValueError, match="fourier_padding 'reflect'"):
         training_run.architecture("default", fourier_padding="reflect")
     with pytest.raises(ValueError, match="fcunet only"):
         training_run.train_and_ship("smoke", "unet", fourier_padding="circular")
+
+
+@pytest.mark.parametrize("scale", config.SCALE_NAMES)
+def test_the_command_names_a_fourier_padding_only_when_it_is_not_the_scales(scale):
+    from fcunet_lib import models
+
+    padding = config.get_scale(scale).training.fourier_padding
+    assert padding in models.FOURIER_PADDINGS
+    assert training_run.scale_fourier_padding(scale, "fcunet") == padding
+    assert training_run.scale_fourier_padding(scale, "unet") is None
+    base = f"fcunet train --scale {scale} --model fcunet --seed 0"
+    other = "zeros" if padding == "circular" else "circular"
+    assert training_run.train_command(scale, "fcunet", 0, fourier_padding=padding) == base
+    assert training_run.train_command(scale, "fcunet", 0) == base
+    assert training_run.train_command(scale, "fcunet", 0, fourier_padding=other) == (
+        f"{base} --fourier-padding {other}")
+
