@@ -9,12 +9,9 @@ run:
 
 * ``fcunet``: :func:`fcunet_lib.disks.find_disks_fcunet` end to end
   (resampling check, batched prediction, ``get_maxima_2D`` maxima and the
-  default Gaussian sub-pixel fit) with the default-scale FCU-Net built by
-  ``build_model`` — **untrained weights** (random initialisation, seed 0):
-  the timing of the computation is the trained model's, but the peaks are
-  meaningless (an untrained network returns up to ``MAX_NUM_PEAKS`` maxima, so
-  the peak-finding share is an upper bound). The prediction alone is timed
-  too.
+  default Gaussian sub-pixel fit) with the shipped default FCU-Net
+  (``models/fcunet.keras``, sha256-checked by :func:`fcunet_lib.load_model`).
+  The prediction alone is timed too.
 * ``correlation``: :func:`fcunet_lib.disks.find_disks_correlation` (sigmoid
   kernel, multicorr with the paper's 32× upsampling).
 
@@ -85,19 +82,18 @@ def _mean_accuracy(bv, true, pixel_size):
 def run(scan=(8, 8), batch_size=16, out=HERE / "results" / "disks.json"):
     import keras
 
-    from fcunet_lib import disks, models
+    from fcunet_lib import disks, model_store
     from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
     from fcunet_lib.results import git_commit, package_versions
 
     load_at_start = os.getloadavg()[0]
-    config = models.model_config("default")
-    size = config["input_size"]
+    model = model_store.load_model("fcunet")
+    card = model_store.read_card("fcunet")
+    size = card["architecture"]["input_size"]
     data, probe, true = _dataset(scan, size)
     n = data.shape[0] * data.shape[1]
     pixel = RECIPROCAL_PIXEL_SIZE
 
-    keras.utils.set_random_seed(0)
-    model = models.build_model("fcunet", **config)
     fcunet = lambda d: disks.find_disks_fcunet(d, probe, model=model, pixel_size=pixel,  # noqa: E731
                                                batch_size=batch_size)
     correlation = lambda d: disks.find_disks_correlation(d, probe, pixel_size=pixel,  # noqa: E731
@@ -113,8 +109,7 @@ def run(scan=(8, 8), batch_size=16, out=HERE / "results" / "disks.json"):
             "tracemalloc_peak_mb": round(traced_mb, 1),
             "maxrss_mb_after": round(_maxrss_mb(), 1),
         }
-        if name == "correlation":
-            results[name]["mean_accuracy_eq1"] = round(_mean_accuracy(bv, true, pixel), 4)
+        results[name]["mean_accuracy_eq1"] = round(_mean_accuracy(bv, true, pixel), 4)
         print(name, results[name], flush=True)
 
     flat = data.reshape(-1, size, size)
@@ -134,8 +129,9 @@ def run(scan=(8, 8), batch_size=16, out=HERE / "results" / "disks.json"):
             "noise": "Poisson, 200 counts/px in the direct beam",
         },
         "fcunet_model": {
-            "name": "fcunet", "config": config, "parameters": int(model.count_params()),
-            "weights": "untrained (random init, seed 0): timing only, peaks meaningless",
+            "name": "fcunet", "architecture": card["architecture"],
+            "parameters": int(model.count_params()),
+            "weights": f"shipped models/fcunet.keras, sha256 {card['sha256']}",
         },
         "options": {"batch_size": batch_size, "max_num_peaks": disks.MAX_NUM_PEAKS,
                     "fcunet_subpixel": "gaussian (3x3 log-parabola)",

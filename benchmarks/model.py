@@ -2,10 +2,12 @@
 
     python benchmarks/model.py [--scale default] [--repeats 3]
 
-For each of ``unet``, ``spectral_unet``, ``fcunet`` at the scale's size it
-measures inference patterns/s (plain, XLA-compiled, and under a
-``mixed_bfloat16`` policy) and training samples/s, and relates the forward
-GFLOP/pattern to the machine's measured dense 3×3 convolution rate. Untrained
+For each of ``unet``, ``spectral_unet``, ``fcunet``, built as the scale
+trains it (:func:`fcunet_lib.training_run.network_options`, so the FCU-Net
+with the scale's Fourier padding), and for the FCU-Net with the other padding
+(``fcunet_other_padding``: what the padding costs), it measures inference
+patterns/s (plain, XLA-compiled, and under a ``mixed_bfloat16`` policy) and
+training samples/s, and relates the forward GFLOP/pattern to the machine's measured dense 3×3 convolution rate. Untrained
 weights: speed does not depend on them. Writes ``benchmarks/results/model.json``.
 """
 
@@ -90,19 +92,27 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args(argv)
 
-    from fcunet_lib import models
+    from fcunet_lib import models, training_run
 
     config = models.model_config(args.scale)
     record = {"scale": args.scale, "config": config, "batch": args.batch,
+              "fourier_padding": {"fcunet": training_run.scale_fourier_padding(args.scale, "fcunet"),
+                                  "fcunet_other_padding": None},
               "weights": "untrained (speed only)",
               "machine": {"processor": platform.processor() or platform.machine(),
                           "cores": os.cpu_count()},
               "dense_conv3x3_gflops": dense_conv_gflops(args.repeats), "models": {}}
-    for name in models.MODEL_NAMES:
-        record["models"][name] = measure_model(name, config, batch=args.batch,
-                                               repeats=args.repeats)
-        rate = record["models"][name]["inference_gflops"]
-        record["models"][name]["fraction_of_dense_conv_rate"] = rate / record["dense_conv3x3_gflops"]
+    shipped_padding = record["fourier_padding"]["fcunet"]
+    other_padding = "zeros" if shipped_padding == "circular" else "circular"
+    record["fourier_padding"]["fcunet_other_padding"] = other_padding
+    # every network as the scale trains it, and the FCU-Net with the other padding beside it
+    variants = [(name, name, training_run.network_options(args.scale, name)) for name in models.MODEL_NAMES]
+    variants.append(("fcunet_other_padding", "fcunet", {**config, "fourier_padding": other_padding}))
+    for label, name, options in variants:
+        record["models"][label] = measure_model(name, options, batch=args.batch,
+                                                repeats=args.repeats)
+        rate = record["models"][label]["inference_gflops"]
+        record["models"][label]["fraction_of_dense_conv_rate"] = rate / record["dense_conv3x3_gflops"]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))

@@ -21,7 +21,7 @@ from . import config
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
            "require_models", "load_scale_models", "load_training_splits", "score_run",
            "architecture", "output_activation_of", "scale_fourier_padding",
-           "fourier_padding_of"]
+           "network_options", "fourier_padding_of"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -131,6 +131,13 @@ def scale_fourier_padding(scale: str, name: str) -> str | None:
     ``None`` for the two real networks (they have no Fourier-domain
     convolutions)."""
     return config.get_scale(scale).training.fourier_padding if name == "fcunet" else None
+
+
+def network_options(scale: str, name: str) -> dict:
+    """Builder options network ``name`` trains with at a scale (the scale's
+    :func:`architecture` with its :func:`scale_fourier_padding`): what
+    ``fcunet train`` builds, and what benchmarks should time."""
+    return architecture(scale, fourier_padding=scale_fourier_padding(scale, name))
 
 
 def fourier_padding_of(card: dict) -> str:

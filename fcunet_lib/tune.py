@@ -273,13 +273,13 @@ def _tune_domains(tune, space: dict) -> dict:
 
 def _trial_plan(cfg, model_name, library_folder, max_jobs, epochs, seed, storage):
     """What every trial shares: data, base architecture, options and folders."""
-    from . import models, train
+    from . import train, training_run
     from .library_plan import ensure_library
 
     folder = Path(library_folder) if library_folder else ensure_library(cfg.name)["folder"]
     train_data = train.load_split(folder, "train", max_jobs=max_jobs)
     validation_data = train.load_split(folder, "validation", max_jobs=max_jobs)
-    architecture = {**models.model_config(cfg.name),
+    architecture = {**training_run.network_options(cfg.name, model_name),
                     "input_size": int(train_data["cbed"].shape[-1])}
     plan = {"model": model_name, "architecture": architecture, "epochs": epochs, "seed": seed,
             "batch_size": cfg.training.batch_size, "library": Path(folder).name,

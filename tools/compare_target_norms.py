@@ -74,6 +74,8 @@ def main(argv=None) -> int:
 
     cfg = config.get_scale(args.scale)
     folder, train_data, validation = training_run.load_training_splits(cfg.name, seed=args.seed)
+    # the network the committed check was measured with (zero Fourier padding); its run folders
+    # in build/target_norms are not keyed by the architecture
     architecture = models.model_config(cfg.name)
     base = training_run.train_options(cfg.name, seed=args.seed, epochs=args.epochs)
     record = {"model": args.model, "scale": cfg.name, "seed": args.seed, "epochs": args.epochs,

@@ -45,7 +45,9 @@ def main(argv=None) -> int:
     library_folder, train_data, validation = training_run.load_training_splits(
         cfg.name, seed=args.seed)
     run = ROOT / "build" / "learning_curve" / f"{args.model}-seed{args.seed}"
-    shipped_run = training_run.run_folder(cfg.name, args.model, args.seed, library_folder)
+    architecture = training_run.network_options(cfg.name, args.model)
+    shipped_run = training_run.run_folder(cfg.name, args.model, args.seed, library_folder,
+                                          architecture)
     started_from = "scratch"
     if not (run / "state.json").is_file() and (shipped_run / "state.json").is_file():
         shutil.copytree(shipped_run, run, dirs_exist_ok=True)
@@ -59,7 +61,6 @@ def main(argv=None) -> int:
     record["command"] = (f"python tools/learning_curve.py {args.model} --epochs {args.epochs} "
                          f"--scale {cfg.name} --seed {args.seed}")
     options = training_run.train_options(cfg.name, seed=args.seed, epochs=args.epochs)
-    architecture = models.model_config(cfg.name)
     scored = {entry["epoch"] for entry in record["epochs"]}
 
     def build():
