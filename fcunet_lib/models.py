@@ -50,17 +50,23 @@ available for experiments.
 Padding of the Fourier-domain convolutions
 ------------------------------------------
 FCU-Net's complex convolutions act on discrete spectra, which are periodic.
-The authors pad them with zeros (``fourier_padding="zeros"``, the default);
-that puts a step at the spectrum's edges, and its inverse FFT is a cross of
-streaks through the pattern's centre. ``fourier_padding="circular"`` wraps
-the spectrum around instead. Measured on the shipped default FCU-Net
-(trained with zeros) rebuilt with circular padding and the same weights
-(:func:`with_fourier_padding`), on 300 validation patterns
+The authors pad them with zeros (``fourier_padding="zeros"``, the builders'
+default and the ``smoke`` and ``paper`` scales'); that puts a step at the
+spectrum's edges, and its inverse FFT is a cross of streaks through the
+pattern's centre. ``fourier_padding="circular"`` wraps the spectrum around
+instead; the ``default`` and ``full`` scales train with it
+(:attr:`fcunet_lib.config.TrainingSettings.fourier_padding`). Measured on the
+earlier default FCU-Net (trained with zeros) rebuilt with circular padding and
+the same weights (:func:`with_fourier_padding`), on 300 validation patterns
 (``models/checks/fourier_padding_fcunet.json``, written by
 ``tools/validation_scores.py --fourier-padding circular``): the two lines
 through the centre went from 7.0× to 2.0× as bright as the lines 4 px beside
 them, SSIM on / off zone from 0.70 / 0.73 to 0.73 / 0.78 and the eq. (1) disk
-accuracy from 0.41 to 0.45, with no retraining.
+accuracy from 0.41 to 0.45, with no retraining. Trained with circular padding
+(the shipped model), 0.76 / 0.80 and 0.46
+(``models/checks/validation_scores_circular.json``). The wrap costs time: each
+complex convolution runs on a copy of its input grown by the kernel's
+margin (``benchmarks/model.py`` times the FCU-Net with both paddings).
 
 Two departures from the authors' head, both measured on 64 default-library
 patterns (``build/exp`` scripts, see the session notes): the output kernel
