@@ -47,9 +47,10 @@ seed = 0
 thick_min_nm = 25.0  # on-zone patterns at least this thick are "thick", thinner ones "thin" [nm]
 background_weight = 0.1  # share of the intensity moved into the background (training range 0.01–0.1)
 background_q_px = 4.0  # Lorentzian width of the background [pixels]
+network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
 
 # %%
-# Derive the sizes from the scale, load this scale's FCU-Net, find the library (≈ 5 s if built).
+# Derive the sizes from the scale, load this scale's network, find the library (≈ 5 s if built).
 import numpy as np
 import pandas as pd
 
@@ -58,14 +59,16 @@ import fcunet_lib.library
 import fcunet_lib.library_plan
 import fcunet_lib.plots.disks  # makes fl.plots.disks available
 import fcunet_lib.plots.library
+import fcunet_lib.plots.training  # MODEL_LABELS
 import fcunet_lib.training_run
 
 cfg = fl.config.get_scale(scale)
 pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
-model = fl.training_run.load_scale_models(scale, ["fcunet"])["fcunet"]  # sha256-checked
+model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+network_label = fl.plots.training.MODEL_LABELS[network]
 folder = fl.library_plan.ensure_library(scale, seed=seed)["folder"]  # builds or resumes it if needed
 library_hash = fl.library.library_hash(folder)
-print(f"library {folder.name} ({library_hash}); FCU-Net {model.card['command']} "
+print(f"library {folder.name} ({library_hash}); {network_label} {model.card['command']} "
       f"(sha256 {model.card['sha256'][:12]}); up to {cfg.evaluation.test_patterns} test patterns")
 
 # %% [markdown]
@@ -123,6 +126,10 @@ pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned["t
 # background added (`fl.augment.plasmon_background`: a Lorentzian convolved with the probe,
 # holding `background_weight` of the intensity). Correlation uses the tuned options; FCU-Net its
 # default peak options and `mc_passes` Monte-Carlo dropout passes.
+#
+# The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default.
+# Any other network of Table I fits the same slot (`-p network=spectral_unet`): the predictions
+# go through the same peak finder, so the comparison isolates the network.
 
 # %%
 # Find the disks with both methods, with and without background (≈ 0.1–0.3 s per pattern).
@@ -132,10 +139,12 @@ truth = [test_truth[i] for i in subset]
 with_background = fl.plots.disks.with_background(cbed, probes, weight=background_weight,
                                                  q_l_px=background_q_px)
 found = fl.plots.disks.find_peaks(cbed, probes, model=model, pixel_size=pixel_size,
-                                  mc_passes=cfg.evaluation.mc_passes, correlation_options=tuned["best"])
+                                  mc_passes=cfg.evaluation.mc_passes, correlation_options=tuned["best"],
+                                  network_label=network_label)
 found_background = fl.plots.disks.find_peaks(with_background, probes, model=model, pixel_size=pixel_size,
                                              mc_passes=cfg.evaluation.mc_passes,
-                                             correlation_options=tuned["best"])
+                                             correlation_options=tuned["best"],
+                                             network_label=network_label)
 
 # %% [markdown]
 # ## Scores
@@ -208,7 +217,7 @@ for category in fl.plots.disks.CATEGORIES:
         examples.append(example("background", index, background=True))
     elif np.any(categories == category):
         examples.append(example(category, int(np.flatnonzero(categories == category)[0])))
-fig = fl.plots.disks.plot_fig2(examples, summary, pixel_size=pixel_size)
+fig = fl.plots.disks.plot_fig2(examples, summary, pixel_size=pixel_size, network_label=network_label)
 fig
 
 # %% [markdown]
@@ -236,11 +245,12 @@ numbers = {
     "categories": {"thick_min_nm": thick_min_nm, "overlap": "probe diameter > shortest true-peak distance",
                    "background": {"weight": background_weight, "q_l_px": background_q_px}},
     "mc_passes": cfg.evaluation.mc_passes,
+    "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "seed": seed,
 }
 results_path = fl.results.write_results(
     "fig2_disks", numbers, scale=scale, figure=fig, data="simulated (library test split)",
-    models={"fcunet": model.card["sha256"]}, library_hash=library_hash,
+    models={network: model.card["sha256"]}, library_hash=library_hash,
 )
 print("wrote", results_path)
 

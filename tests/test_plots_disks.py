@@ -62,3 +62,19 @@ def test_accuracy_and_category_means():
     means = fig2.category_means([1.0, 0.5, 0.0], ["thin", "thin", "off_zone"])
     assert means["thin"] == 0.75 and means["off_zone"] == 0.0 and means["all"] == 0.5
     assert means["thick"] is None
+
+
+def test_fig2_names_the_network_behind_the_learned_peaks():
+    truth = np.array([[16.0, 16.0, 1.0], [16.0, 24.0, 0.5]])
+    example = {"category": "thin", "pattern": np.ones((32, 32)), "truth": truth, "label": "test",
+               "peaks": {"correlation": truth, "fcunet": truth[:1]},
+               "accuracy": {"correlation": 1.0, "fcunet": 0.7}}
+    means = {method: {**{name: None for name in fig2.CATEGORIES}, "thin": 0.5, "all": 0.5}
+             for method in fig2.METHODS}
+    summary = {"accuracy": means, "accuracy_diffracted": means, "n_patterns": {"thin": 1}, "note": ""}
+    figure = fig2.plot_fig2([example], summary, network_label="U-Net (spectral)")
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "U-Net (spectral): accuracy 0.70" in "\n".join(titles)
+    assert "(c) U-Net (spectral) peaks" in figure.get_suptitle()
+    legend = [text.get_text() for text in figure.axes[-1].get_legend().get_texts()]
+    assert "U-Net (spectral)" in legend and "FCU-Net" not in " ".join(legend)

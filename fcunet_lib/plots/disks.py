@@ -289,8 +289,12 @@ def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_
 
 
 def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1,
-               correlation_options=None) -> dict:
+               correlation_options=None, network_label="FCU-Net") -> dict:
     """Peaks of every pattern by both finders (one call per probe group).
+
+    ``model`` may be any shipped network with inputs ``[cbed, probe]``
+    (``network_label`` names it on the progress bar); its peaks are under
+    ``"fcunet"``, the key of :func:`fcunet_lib.disks.find_disks_fcunet`.
 
     Returns
     -------
@@ -308,7 +312,7 @@ def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_pass
                                        mc_passes=mc_passes, batch_size=8)
 
     return {"correlation": _by_probe(cbed, probes, correlation, "Correlation"),
-            "fcunet": _by_probe(cbed, probes, fcunet, "FCU-Net")}
+            "fcunet": _by_probe(cbed, probes, fcunet, network_label)}
 
 
 def accuracy(found, truth, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> float:
@@ -339,7 +343,8 @@ def category_means(scores, categories) -> dict:
 # --------------------------------------------------------------------------- #
 # The figure
 # --------------------------------------------------------------------------- #
-def plot_fig2(examples: list, summary: dict, *, pixel_size=RECIPROCAL_PIXEL_SIZE):
+def plot_fig2(examples: list, summary: dict, *, pixel_size=RECIPROCAL_PIXEL_SIZE,
+              network_label="FCU-Net"):
     """Draw Fig. 2.
 
     Parameters
@@ -352,6 +357,9 @@ def plot_fig2(examples: list, summary: dict, *, pixel_size=RECIPROCAL_PIXEL_SIZE
         ``accuracy`` (method → category → mean), ``accuracy_diffracted`` (the
         same without the direct beam), ``n_patterns`` (category → count) and
         ``note`` (a line for the title).
+    network_label : str
+        Name of the network behind the ``"fcunet"`` peaks (another shipped
+        network may fill that slot).
 
     Returns
     -------
@@ -363,6 +371,7 @@ def plot_fig2(examples: list, summary: dict, *, pixel_size=RECIPROCAL_PIXEL_SIZE
     """
     from matplotlib.figure import Figure
 
+    labels = {**_METHOD_LABELS, "fcunet": network_label}
     by_category = {example["category"]: example for example in examples}
     figure = Figure(figsize=(15.5, 14), layout="constrained")
     grid = figure.add_gridspec(4, len(CATEGORIES), height_ratios=(1, 1, 1, 1.05))
@@ -381,16 +390,16 @@ def plot_fig2(examples: list, summary: dict, *, pixel_size=RECIPROCAL_PIXEL_SIZE
         ax.imshow(image.T, origin="lower", cmap="magma", vmin=-4, vmax=0)
         ax.set_title(f"{CATEGORY_LABELS[category]}\n{example['label']}", fontsize=9)
         for row, method in enumerate(METHODS, start=1):
-            _panel_peaks(figure.add_subplot(grid[row, column]), example, method, size)
-    _panel_means(figure.add_subplot(grid[3, :]), summary)
+            _panel_peaks(figure.add_subplot(grid[row, column]), example, method, size, labels)
+    _panel_means(figure.add_subplot(grid[3, :]), summary, labels)
     figure.suptitle("Fig. 2 — Bragg disk detection. (a) Test patterns (log scale); (b) correlation and "
-                    "(c) FCU-Net peaks (black ×, size ∝ √intensity)\nover the true structure factors "
+                    f"(c) {network_label} peaks (black ×, size ∝ √intensity)\nover the true structure factors "
                     "(blue ○, area ∝ t·|V_g|), eq. (1) accuracy above each; (d) means per category\n"
                     + summary.get("note", ""), fontsize=10)
     return figure
 
 
-def _panel_peaks(ax, example, method, size):
+def _panel_peaks(ax, example, method, size, labels):
     truth = metrics.as_peak_array(example["truth"])
     found = metrics.as_peak_array(example["peaks"][method])
     if len(truth):
@@ -404,11 +413,11 @@ def _panel_peaks(ax, example, method, size):
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{_METHOD_LABELS[method]}: accuracy {example['accuracy'][method]:.2f}\n"
+    ax.set_title(f"{labels[method]}: accuracy {example['accuracy'][method]:.2f}\n"
                  f"{len(found)} found, {len(truth)} true", fontsize=8)
 
 
-def _panel_means(ax, summary):
+def _panel_means(ax, summary, labels):
     names = [c for c in CATEGORIES] + ["all"]
     x = np.arange(len(names))
     width = 0.2
@@ -417,7 +426,7 @@ def _panel_means(ax, summary):
             values = [summary[key][method].get(name) for name in names]
             heights = [np.nan if v is None else v for v in values]
             offset = (2 * k + j - 1.5) * width
-            label = _METHOD_LABELS[method] + ("" if hatch is None else ", direct beam excluded")
+            label = labels[method] + ("" if hatch is None else ", direct beam excluded")
             bars = ax.bar(x + offset, heights, width, color=_COLOURS[method], hatch=hatch,
                           alpha=1.0 if hatch is None else 0.55, edgecolor="black", lw=0.5, label=label)
             for bar, value in zip(bars, values):
