@@ -124,8 +124,10 @@ def main(argv=None) -> int:
     scored = []
     for path in args.models:
         model, card = load_scored_model(path)
-        scored.append((str(path), model, card, training_run.fourier_padding_of(card)))
-        if args.fourier_padding and any(isinstance(layer, layers.ComplexConv2D) for layer in model.layers):
+        fourier = any(isinstance(layer, layers.ComplexConv2D) for layer in model.layers)
+        # a real network has no Fourier-domain convolutions to pad
+        scored.append((str(path), model, card, training_run.fourier_padding_of(card) if fourier else None))
+        if args.fourier_padding and fourier:
             scored.append((f"{path} (fourier_padding={args.fourier_padding}, same weights)",
                            models.with_fourier_padding(model, args.fourier_padding), card,
                            args.fourier_padding))
