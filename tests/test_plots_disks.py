@@ -78,3 +78,14 @@ def test_fig2_names_the_network_behind_the_learned_peaks():
     assert "(c) U-Net (spectral) peaks" in figure.get_suptitle()
     legend = [text.get_text() for text in figure.axes[-1].get_legend().get_texts()]
     assert "U-Net (spectral)" in legend and "FCU-Net" not in " ".join(legend)
+
+
+def test_accuracy_by_zone_means_each_zone_and_rejects_mismatched_lengths():
+    truth = [np.array([[10.0, 10.0, 1.0], [20.0, 20.0, 1.0]])] * 3
+    found = [truth[0], truth[0][:1], np.array([[10.0, 10.0, 0.0]])]
+    means = fig2.accuracy_by_zone(found, truth, ["on_zone", "off_zone", "on_zone"])
+    half = fig2.accuracy(truth[0][:1], truth[0])
+    assert means["on_zone"] == pytest.approx(0.5) and means["off_zone"] == pytest.approx(half)
+    assert means["all"] == pytest.approx((1.0 + half) / 3)
+    with pytest.raises(ValueError, match="one entry per pattern"):
+        fig2.accuracy_by_zone(found[:2], truth, ["on_zone"] * 3)

@@ -265,6 +265,31 @@ def test_table1_numbers_and_figure():
     assert _png_bytes(figure).startswith(b"\x89PNG")
 
 
+def test_table1_carries_disk_accuracy_columns_and_a_correlation_row():
+    from fcunet_lib import evaluation
+
+    subset, predictions = _table1_inputs()
+    zone_scores = {name: evaluation.ssim_by_zone(p, subset["target"], subset["zone"])
+                   for name, p in predictions.items()}
+    per_pattern = {name: training.pattern_ssim(p, subset["target"]) for name, p in predictions.items()}
+    disks = {name: {"on_zone": 0.25 * k, "off_zone": 0.2 * k, "all": 0.225 * k}
+             for k, name in enumerate([*models.MODEL_NAMES, "correlation"], start=1)}
+    numbers = training.table1_numbers(zone_scores, per_pattern, subset,
+                                      available={"on_zone": 5, "off_zone": 9}, disk_accuracy=disks)
+    assert numbers["disk_accuracy"] == disks
+    figure = training.plot_table1(numbers, training.table1_examples(subset, predictions, per_pattern),
+                                  scale="smoke", provenance="test models", pixel_inv_A=0.0217)
+    table = next(child for ax in figure.axes for child in ax.get_children()
+                 if type(child).__name__ == "Table")
+    cells = {key: cell.get_text().get_text() for key, cell in table.get_celld().items()}
+    assert cells[(0, 3)] == "disks\non zone" and cells[(0, 5)] == "paper\non zone"
+    rows = {cells[(r, 0)]: [cells[(r, c)] for c in range(1, 7)] for r in range(1, 5)}
+    assert rows["FCU-Net"][2:4] == ["0.750", "0.600"]
+    assert rows["py4DSTEM correlation\n(default options)"] == ["–", "–", "1.000", "0.800", "–", "–"]
+    assert "disk_accuracy" not in training.table1_numbers(zone_scores, per_pattern, subset,
+                                                  available={"on_zone": 5, "off_zone": 9})
+
+
 def test_paper_values_are_table_i():
     assert training.PAPER_TABLE1 == {
         "unet": {"on_zone": 0.923, "off_zone": 0.750},

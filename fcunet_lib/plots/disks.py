@@ -1,5 +1,8 @@
 """Fig. 2: Bragg disk detection by correlation and by FCU-Net, scored with eq. (1).
 
+(Table I's disk columns use the same helpers: :func:`network_peaks`,
+:func:`correlation_peaks`, :func:`true_peaks`, :func:`accuracy_by_zone`.)
+
 Computing and plotting are separate. The computing helpers take library
 arrays (``fcunet_lib.train.load_split``) and return plain numbers and peak
 arrays; :func:`plot_fig2` draws them.
@@ -49,8 +52,11 @@ __all__ = [
     "select_patterns",
     "with_background",
     "tune_correlation_by_probe",
+    "network_peaks",
+    "correlation_peaks",
     "find_peaks",
     "accuracy",
+    "accuracy_by_zone",
     "without_direct_beam",
     "category_means",
     "plot_fig2",
@@ -288,6 +294,38 @@ def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_
             "trials": [(dict(o), float(m)) for o, m in zip(options, means)]}
 
 
+def network_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1,
+                  network_label="FCU-Net") -> list[np.ndarray]:
+    """Peaks in a network's predictions (:func:`fcunet_lib.disks.find_disks_fcunet`),
+    one call per probe group.
+
+    ``model`` may be any shipped network with inputs ``[cbed, probe]``;
+    ``network_label`` names it on the progress bar.
+
+    Returns
+    -------
+    list of ndarray of shape (m, 3)
+        ``(qx, qy, intensity)`` per pattern, in input order [pixels].
+    """
+    def run(images, probe):
+        return disks.find_disks_fcunet(images, probe, model=model, pixel_size=pixel_size,
+                                       mc_passes=mc_passes, batch_size=8)
+
+    return _by_probe(cbed, probes, run, network_label)
+
+
+def correlation_peaks(cbed, probes, *, pixel_size=RECIPROCAL_PIXEL_SIZE,
+                      correlation_options=None) -> list[np.ndarray]:
+    """Peaks by py4DSTEM correlation (:func:`fcunet_lib.disks.find_disks_correlation`
+    with ``correlation_options``, default its defaults), one call per probe group."""
+    options = dict(correlation_options or {})
+
+    def run(images, probe):
+        return disks.find_disks_correlation(images, probe, pixel_size=pixel_size, **options)
+
+    return _by_probe(cbed, probes, run, "Correlation")
+
+
 def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1,
                correlation_options=None, network_label="FCU-Net") -> dict:
     """Peaks of every pattern by both finders (one call per probe group).
@@ -302,17 +340,10 @@ def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_pass
         ``{"correlation": [...], "fcunet": [...]}``, each a list of
         ``(m, 3)`` arrays ``(qx, qy, intensity)`` in input order.
     """
-    options = dict(correlation_options or {})
-
-    def correlation(images, probe):
-        return disks.find_disks_correlation(images, probe, pixel_size=pixel_size, **options)
-
-    def fcunet(images, probe):
-        return disks.find_disks_fcunet(images, probe, model=model, pixel_size=pixel_size,
-                                       mc_passes=mc_passes, batch_size=8)
-
-    return {"correlation": _by_probe(cbed, probes, correlation, "Correlation"),
-            "fcunet": _by_probe(cbed, probes, fcunet, network_label)}
+    return {"correlation": correlation_peaks(cbed, probes, pixel_size=pixel_size,
+                                             correlation_options=correlation_options),
+            "fcunet": network_peaks(cbed, probes, model=model, pixel_size=pixel_size,
+                                    mc_passes=mc_passes, network_label=network_label)}
 
 
 def accuracy(found, truth, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> float:
@@ -329,6 +360,32 @@ def without_direct_beam(peaks, pattern_size: int, *, pixel_size=RECIPROCAL_PIXEL
     centre = pattern_size // 2
     far = np.hypot(peaks[:, 0] - centre, peaks[:, 1] - centre) > metrics.PAPER_MATCH_RADIUS / pixel_size
     return peaks[far]
+
+
+def accuracy_by_zone(found, truth, zones, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> dict:
+    """Mean eq. (1) accuracy on and off zone and over all patterns.
+
+    Parameters
+    ----------
+    found, truth : list of ndarray of shape (m, 3)
+        Found and true peaks per pattern (:func:`true_peaks`).
+    zones : sequence of str
+        ``"on_zone"`` or ``"off_zone"`` per pattern.
+
+    Returns
+    -------
+    dict
+        ``on_zone``, ``off_zone`` and ``all`` (``None`` where a zone has no pattern).
+    """
+    zones = np.asarray(zones)
+    if not (len(found) == len(truth) == len(zones)):
+        raise ValueError(f"found ({len(found)}), truth ({len(truth)}) and zones ({len(zones)}) "
+                         "need one entry per pattern")
+    scores = np.array([accuracy(f, t, pixel_size=pixel_size) for f, t in zip(found, truth)])
+    means = {zone: (float(scores[zones == zone].mean()) if np.any(zones == zone) else None)
+             for zone in ("on_zone", "off_zone")}
+    means["all"] = float(scores.mean()) if len(scores) else None
+    return means
 
 
 def category_means(scores, categories) -> dict:

@@ -693,7 +693,8 @@ def table1_examples(subset: dict, predictions: dict, per_pattern: dict, *,
 
 
 def table1_numbers(zone_scores: dict, per_pattern: dict, subset: dict, *, available: dict,
-                   baselines: dict | None = None, mc_passes: int = 1) -> dict:
+                   baselines: dict | None = None, mc_passes: int = 1,
+                   disk_accuracy: dict | None = None) -> dict:
     """The numbers of Table I for the result file.
 
     Parameters
@@ -711,11 +712,16 @@ def table1_numbers(zone_scores: dict, per_pattern: dict, subset: dict, *, availa
         reference prediction that involves no network, e.g. ``"zero_prediction"``.
     mc_passes : int
         Forward passes averaged per prediction.
+    disk_accuracy : dict, optional
+        Finder (a network, or ``"correlation"``) ->
+        :func:`fcunet_lib.plots.disks.accuracy_by_zone` output: the eq. (1)
+        accuracy of the disks found on the same patterns.
 
     Returns
     -------
     dict
         ``ssim`` (network -> ``on_zone``, ``off_zone``, ``all``), ``paper``,
+        ``disk_accuracy`` (same form, when given),
         ``baselines`` (same form as ``ssim``), ``n_test`` (``on_zone``,
         ``off_zone``, ``available``),
         ``by_thickness_nm``, ``by_semiangle_mrad``, ``test_materials``.
@@ -735,38 +741,57 @@ def table1_numbers(zone_scores: dict, per_pattern: dict, subset: dict, *, availa
                               for name, s in per_pattern.items()},
         "test_materials": sorted({str(m) for m in subset["material_id"]}),
         "mc_passes": mc_passes,
+        **({"disk_accuracy": {name: {key: d[key] for key in keys} for name, d in disk_accuracy.items()}}
+           if disk_accuracy else {}),
     }
 
 
 # --------------------------------------------------------------------------- #
 # Table I: drawing
 # --------------------------------------------------------------------------- #
-_BASELINE_LABELS = {"zero_prediction": "all-zero image\n(baseline)"}
+_BASELINE_LABELS = {"zero_prediction": "all-zero image\n(baseline)",
+                    "correlation": "py4DSTEM correlation\n(default options)"}
 
 
 def _table1_table(ax, numbers: dict):
-    header = ["network", "ours\non zone", "ours\noff zone", "paper\non zone", "paper\noff zone"]
+    disks = numbers.get("disk_accuracy", {})
+    header = ["network", "SSIM\non zone", "SSIM\noff zone"]
+    if disks:
+        header += ["disks\non zone", "disks\noff zone"]
+    header += ["paper\non zone", "paper\noff zone"]
+    n_ours = len(header) - 3
+
+    def disk_cells(name):
+        scores = disks.get(name, {})
+        return [_fmt(scores.get("on_zone"), ".3f"), _fmt(scores.get("off_zone"), ".3f")] if disks else []
+
     rows, colors = [], []
     for name, scores in numbers["ssim"].items():
         paper = numbers["paper"].get(name, {})
         rows.append([MODEL_LABELS.get(name, name), _fmt(scores["on_zone"], ".3f"),
-                     _fmt(scores["off_zone"], ".3f"), _fmt(paper.get("on_zone"), ".3f"),
-                     _fmt(paper.get("off_zone"), ".3f")])
-        colors.append(["white"] * 3 + ["0.9"] * 2)
+                     _fmt(scores["off_zone"], ".3f"), *disk_cells(name),
+                     _fmt(paper.get("on_zone"), ".3f"), _fmt(paper.get("off_zone"), ".3f")])
+        colors.append(["white"] * (n_ours + 1) + ["0.9"] * 2)
     for name, scores in numbers.get("baselines", {}).items():
         rows.append([_BASELINE_LABELS.get(name, name), _fmt(scores["on_zone"], ".3f"),
-                     _fmt(scores["off_zone"], ".3f"), "–", "–"])
-        colors.append(["#fff5e0"] * 3 + ["0.9"] * 2)
+                     _fmt(scores["off_zone"], ".3f"), *(["–", "–"] if disks else []), "–", "–"])
+        colors.append(["#fff5e0"] * (n_ours + 1) + ["0.9"] * 2)
+    for name in disks:
+        if name not in numbers["ssim"]:  # a finder without a predicted image: no SSIM
+            rows.append([_BASELINE_LABELS.get(name, name), "–", "–", *disk_cells(name), "–", "–"])
+            colors.append(["#fff5e0"] * (n_ours + 1) + ["0.9"] * 2)
     ax.axis("off")
+    width = 0.74 / (len(header) - 1)
     table = ax.table(cellText=rows, colLabels=header, cellColours=colors, loc="center",
                      cellLoc="center", bbox=(0.0, 0.0, 1.0, 0.92),
-                     colWidths=[0.26] + [0.185] * 4)
+                     colWidths=[0.26] + [width] * (len(header) - 1))
     table.auto_set_font_size(False)
-    table.set_fontsize(9)
+    table.set_fontsize(9 if not disks else 8)
     n = numbers["n_test"]
-    ax.set_title(f"(a) Table I — mean SSIM on held-out test crystal systems\n"
+    disk_line = ("\ndisks: mean eq. (1) accuracy of the peaks found in each prediction" if disks else "")
+    ax.set_title(f"(a) Table I — mean SSIM on held-out test crystal systems{disk_line}\n"
                  f"ours: {n['on_zone']} on-zone + {n['off_zone']} off-zone patterns; "
-                 "grey: the paper's published values", fontsize=9)
+                 "grey: the paper's published values (SSIM)", fontsize=9)
 
 
 def _draw_breakdown(ax, breakdowns: dict, xlabel: str, title: str):
