@@ -88,7 +88,7 @@ def run(scan=(8, 8), batch_size=16, out=HERE / "results" / "disks.json"):
 
     load_at_start = os.getloadavg()[0]
     model = model_store.load_model("fcunet")
-    card = model_store.read_card("fcunet")
+    card = model.card  # the card load_model checked the weights against
     size = card["architecture"]["input_size"]
     data, probe, true = _dataset(scan, size)
     n = data.shape[0] * data.shape[1]

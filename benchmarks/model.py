@@ -7,7 +7,8 @@ trains it (:func:`fcunet_lib.training_run.network_options`, so the FCU-Net
 with the scale's Fourier padding), and for the FCU-Net with the other padding
 (``fcunet_other_padding``: what the padding costs), it measures inference
 patterns/s (plain, XLA-compiled, and under a ``mixed_bfloat16`` policy) and
-training samples/s, and relates the forward GFLOP/pattern to the machine's measured dense 3×3 convolution rate. Untrained
+training samples/s, and relates the forward GFLOP/pattern to the machine's
+measured dense 3×3 convolution rate. Untrained
 weights: speed does not depend on them. Writes ``benchmarks/results/model.json``.
 """
 
@@ -95,19 +96,18 @@ def main(argv=None) -> int:
     from fcunet_lib import models, training_run
 
     config = models.model_config(args.scale)
+    shipped_padding = training_run.scale_fourier_padding(args.scale, "fcunet")
+    other_padding = "zeros" if shipped_padding == "circular" else "circular"
     record = {"scale": args.scale, "config": config, "batch": args.batch,
-              "fourier_padding": {"fcunet": training_run.scale_fourier_padding(args.scale, "fcunet"),
-                                  "fcunet_other_padding": None},
+              "fourier_padding": {"fcunet": shipped_padding, "fcunet_other_padding": other_padding},
               "weights": "untrained (speed only)",
               "machine": {"processor": platform.processor() or platform.machine(),
                           "cores": os.cpu_count()},
               "dense_conv3x3_gflops": dense_conv_gflops(args.repeats), "models": {}}
-    shipped_padding = record["fourier_padding"]["fcunet"]
-    other_padding = "zeros" if shipped_padding == "circular" else "circular"
-    record["fourier_padding"]["fcunet_other_padding"] = other_padding
     # every network as the scale trains it, and the FCU-Net with the other padding beside it
     variants = [(name, name, training_run.network_options(args.scale, name)) for name in models.MODEL_NAMES]
-    variants.append(("fcunet_other_padding", "fcunet", {**config, "fourier_padding": other_padding}))
+    variants.append(("fcunet_other_padding", "fcunet",
+                     training_run.architecture(args.scale, fourier_padding=other_padding)))
     for label, name, options in variants:
         record["models"][label] = measure_model(name, options, batch=args.batch,
                                                 repeats=args.repeats)

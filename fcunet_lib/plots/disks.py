@@ -381,18 +381,20 @@ def accuracy_by_zone(found, truth, zones, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -
     if not (len(found) == len(truth) == len(zones)):
         raise ValueError(f"found ({len(found)}), truth ({len(truth)}) and zones ({len(zones)}) "
                          "need one entry per pattern")
-    scores = np.array([accuracy(f, t, pixel_size=pixel_size) for f, t in zip(found, truth)])
-    means = {zone: (float(scores[zones == zone].mean()) if np.any(zones == zone) else None)
-             for zone in ("on_zone", "off_zone")}
-    means["all"] = float(scores.mean()) if len(scores) else None
-    return means
+    scores = [accuracy(f, t, pixel_size=pixel_size) for f, t in zip(found, truth)]
+    return _means_by(scores, zones, ("on_zone", "off_zone"))
 
 
 def category_means(scores, categories) -> dict:
     """Mean score per category (None where a category has no pattern) and ``all``."""
-    scores, categories = np.asarray(scores, dtype=float), np.asarray(categories)
-    means = {name: (float(scores[categories == name].mean()) if np.any(categories == name) else None)
-             for name in CATEGORIES}
+    return _means_by(scores, categories, CATEGORIES)
+
+
+def _means_by(scores, labels, names) -> dict:
+    """Mean of ``scores`` per label in ``names`` (None where none has it) and ``all``."""
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels)
+    means = {name: (float(scores[labels == name].mean()) if np.any(labels == name) else None)
+             for name in names}
     means["all"] = float(scores.mean()) if len(scores) else None
     return means
 
