@@ -17,6 +17,8 @@ detector pixels, origin at the array corner, a centred pattern's origin at
                                 correlation peak height
 :func:`tune_correlation`        grid search of the correlation options on
                                 validation patterns (eq. (1) accuracy)
+:func:`tune_fcunet_peaks`       the same for the peak options of the learned
+                                finder (one prediction per pattern)
 :func:`synthetic_lattice_scan`  flat disks on a known lattice, for tests,
                                 benchmarks and notebooks
 =============================  ===============================================
@@ -64,11 +66,13 @@ __all__ = [
     "UPSAMPLE_FACTOR",
     "MAX_RESAMPLING",
     "DEFAULT_CORRELATION_GRID",
+    "DEFAULT_FCUNET_GRID",
     "find_disks_fcunet",
     "find_disks_correlation",
     "fcunet_peak_options",
     "correlation_peak_options",
     "tune_correlation",
+    "tune_fcunet_peaks",
     "probe_disk",
     "synthetic_lattice_pattern",
     "synthetic_lattice_scan",
@@ -95,6 +99,12 @@ DEFAULT_CORRELATION_GRID = {
     "kernel": ("flat", "sigmoid"),
     "sigma": (0.0, 1.0, 2.0),
     "minRelativeIntensity": (0.001, 0.005, 0.02),
+}
+#: Default :func:`tune_fcunet_peaks` grid (``get_maxima_2D`` option names): the
+#: intensity threshold and a smoothing of the prediction before its maxima are taken.
+DEFAULT_FCUNET_GRID = {
+    "minRelativeIntensity": (0.002, 0.005, 0.01, 0.02, 0.05),
+    "sigma": (0.0, 1.0),
 }
 
 _MAXIMA_OPTIONS = (
@@ -190,31 +200,16 @@ def find_disks_fcunet(
         resampling by more than :data:`MAX_RESAMPLING`.
     """
     scan = _Scan(data)
-    probe = _check_probe(probe, scan.qshape)
     pixel_size = checks.reciprocal_pixel_size("pixel_size", pixel_size)
-    model_pixel_size = checks.reciprocal_pixel_size("model_pixel_size", model_pixel_size)
     batch_size = checks.positive_integer("batch_size", batch_size)
-    mc_passes = checks.positive_integer("mc_passes", mc_passes)
-    model = _default_model() if model is None else model
-    grid = _ModelGrid(scan.qshape, pixel_size, model_pixel_size, _model_input_shape(model))
-    probe_model = grid.to_model(_centred_probe(probe)[None])[0]
-    radius, _, _ = probe_disk(probe_model)
-    options = {**fcunet_peak_options(pixel_size=model_pixel_size, probe_radius=radius),
-               **_checked_options(peak_options, _MAXIMA_OPTIONS, "find_disks_fcunet")}
-    if options["subpixel"] not in _FCUNET_SUBPIXEL:
-        raise ValueError(f"subpixel must be one of {_FCUNET_SUBPIXEL}; got {options['subpixel']!r}")
-    predict = _predictor(model, mc_passes=mc_passes, batch_size=batch_size)
+    grid, probe_model, options, model = _fcunet_setup(scan.qshape, probe, model, pixel_size, model_pixel_size,
+                                                      peak_options, "find_disks_fcunet")
     vectors = _new_vectors(scan, _FCUNET_DTYPE)
-    batches = progress(scan.batches(batch_size), total=scan.n_batches(batch_size),
-                       desc="FCU-Net disks", unit="batch")
-    with _mc_context(model, mc_passes, mc_seed):
-        for rx, ry, patterns in batches:
-            mean, std = predict(grid.to_model(patterns), probe_model)
-            with _single_threaded_blas():
-                for i in range(len(patterns)):
-                    peaks = _fcunet_peaks(mean[i], std[i], options)
-                    peaks["qx"], peaks["qy"] = grid.to_data(peaks["qx"], peaks["qy"])
-                    vectors[rx[i], ry[i]].add(peaks)
+    for rx, ry, mean, std in _fcunet_predictions(scan, model, grid, probe_model, mc_passes=mc_passes,
+                                                 mc_seed=mc_seed, batch_size=batch_size):
+        with _single_threaded_blas():
+            for i in range(len(mean)):
+                vectors[rx[i], ry[i]].add(_fcunet_peaks_on_data(mean[i], std[i], options, grid))
     return _bragg_vectors(scan, vectors, pixel_size)
 
 
@@ -397,14 +392,7 @@ def tune_correlation(
         patterns = patterns[None]
     if patterns.ndim != 4:
         raise ValueError(f"validation_patterns must be (n, Qx, Qy) or (Rx, Ry, Qx, Qy); got {patterns.shape}")
-    if isinstance(true_peaks, np.ndarray) and true_peaks.dtype == object:
-        true_flat = list(true_peaks.reshape(-1))
-    else:
-        true_flat = list(true_peaks)
-    if len(true_flat) != patterns.shape[0] * patterns.shape[1]:
-        raise ValueError(
-            f"need one true peak array per pattern: {patterns.shape[0] * patterns.shape[1]} patterns, "
-            f"{len(true_flat)} peak arrays")
+    true_flat = _per_pattern(true_peaks, patterns.shape[0] * patterns.shape[1])
     grid = dict(DEFAULT_CORRELATION_GRID if grid is None else grid)
     allowed = _CORRELATION_OPTIONS + ("kernel", "kernel_radii", "kernel_sigma")
     _checked_options(grid, allowed, "tune_correlation grid")
@@ -421,6 +409,100 @@ def tune_correlation(
         trials.append((options, float(np.mean(scores))))
     best = max(range(len(trials)), key=lambda k: (trials[k][1], -k))
     return {"best": dict(trials[best][0]), "score": trials[best][1], "trials": trials}
+
+
+def tune_fcunet_peaks(
+    validation_patterns,
+    true_peaks,
+    probe,
+    *,
+    model=None,
+    pixel_size,
+    grid=None,
+    match_radius=0.05,
+    model_pixel_size=RECIPROCAL_PIXEL_SIZE,
+    mc_passes=1,
+    mc_seed=0,
+    batch_size=32,
+):
+    """Choose the peak options of :func:`find_disks_fcunet` maximising eq. (1) accuracy.
+
+    The counterpart of :func:`tune_correlation` for the learned finder, so
+    that both finders are compared at their best: the model predicts every
+    validation pattern once, then every combination of ``grid`` reads peaks
+    from those predictions, each pattern is scored with
+    :func:`~fcunet_lib.metrics.intensity_weighted_accuracy` against its true
+    peaks, and the combination with the highest mean wins (the first in grid
+    order on ties). Use validation patterns only.
+
+    Parameters
+    ----------
+    validation_patterns : ndarray of shape (n, Qx, Qy) or (Rx, Ry, Qx, Qy)
+        Validation diffraction patterns [counts].
+    true_peaks : sequence of peak arrays
+        Ground-truth peaks per pattern (C order of the scan for 4D input),
+        positions in pixels of the patterns.
+    probe : ndarray of shape (Qx, Qy)
+        Vacuum probe image.
+    model : keras.Model or callable, optional
+        As :func:`find_disks_fcunet` (default the shipped ``"fcunet"``).
+    pixel_size : float
+        Reciprocal pixel size of the patterns [1/Å].
+    grid : dict, optional
+        ``get_maxima_2D`` option name → candidate values (pixels of the model
+        grid). Default :data:`DEFAULT_FCUNET_GRID`.
+    match_radius : float
+        Matching radius of eq. (1) [1/Å].
+    model_pixel_size, mc_passes, mc_seed, batch_size
+        As :func:`find_disks_fcunet`.
+
+    Returns
+    -------
+    dict
+        ``best`` (options to pass as ``**best`` to :func:`find_disks_fcunet`),
+        ``score`` (its mean accuracy) and ``trials`` (list of
+        ``(options, mean accuracy)`` in grid order).
+    """
+    patterns = np.asarray(validation_patterns)
+    if patterns.ndim == 3:
+        patterns = patterns[None]
+    if patterns.ndim != 4:
+        raise ValueError(f"validation_patterns must be (n, Qx, Qy) or (Rx, Ry, Qx, Qy); got {patterns.shape}")
+    scan = _Scan(patterns)
+    true_flat = _per_pattern(true_peaks, patterns.shape[0] * patterns.shape[1])
+    pixel_size = checks.reciprocal_pixel_size("pixel_size", pixel_size)
+    batch_size = checks.positive_integer("batch_size", batch_size)
+    grid = dict(DEFAULT_FCUNET_GRID if grid is None else grid)
+    _checked_options(grid, _MAXIMA_OPTIONS, "tune_fcunet_peaks grid")
+    model_grid, probe_model, defaults, model = _fcunet_setup(scan.qshape, probe, model, pixel_size,
+                                                             model_pixel_size, {}, "tune_fcunet_peaks")
+    predictions = [(mean, std) for _, _, means, stds in
+                   _fcunet_predictions(scan, model, model_grid, probe_model, mc_passes=mc_passes,
+                                       mc_seed=mc_seed, batch_size=batch_size)
+                   for mean, std in zip(means, stds)]
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    trials = []
+    with _single_threaded_blas():
+        for options in progress(combos, total=len(combos), desc="Tuning FCU-Net peaks", unit="trial"):
+            merged = {**defaults, **_checked_options(options, _MAXIMA_OPTIONS, "tune_fcunet_peaks grid")}
+            scores = [_accuracy_or_zero(_fcunet_peaks_on_data(mean, std, merged, model_grid), truth,
+                                        pixel_size, match_radius)
+                      for (mean, std), truth in zip(predictions, true_flat)]
+            trials.append((options, float(np.mean(scores))))
+    best = max(range(len(trials)), key=lambda k: (trials[k][1], -k))
+    return {"best": dict(trials[best][0]), "score": trials[best][1], "trials": trials}
+
+
+def _per_pattern(true_peaks, n_patterns):
+    """The true peak arrays as a flat list, one per pattern (checked)."""
+    if isinstance(true_peaks, np.ndarray) and true_peaks.dtype == object:
+        true_flat = list(true_peaks.reshape(-1))
+    else:
+        true_flat = list(true_peaks)
+    if len(true_flat) != n_patterns:
+        raise ValueError(f"need one true peak array per pattern: {n_patterns} patterns, "
+                         f"{len(true_flat)} peak arrays")
+    return true_flat
 
 
 def _accuracy_or_zero(found, true, pixel_size, match_radius):
@@ -698,6 +780,40 @@ def _mc_context(model, mc_passes, seed):
 
         return mc_dropout(model, seed=seed)
     return contextlib.nullcontext()
+
+
+def _fcunet_setup(qshape, probe, model, pixel_size, model_pixel_size, peak_options, where):
+    """Check the inputs of the FCU-Net path; the model grid, the probe on it, the peak options, the model."""
+    probe = _check_probe(probe, qshape)
+    model_pixel_size = checks.reciprocal_pixel_size("model_pixel_size", model_pixel_size)
+    model = _default_model() if model is None else model
+    grid = _ModelGrid(qshape, pixel_size, model_pixel_size, _model_input_shape(model))
+    probe_model = grid.to_model(_centred_probe(probe)[None])[0]
+    radius, _, _ = probe_disk(probe_model)
+    options = {**fcunet_peak_options(pixel_size=model_pixel_size, probe_radius=radius),
+               **_checked_options(peak_options, _MAXIMA_OPTIONS, where)}
+    if options["subpixel"] not in _FCUNET_SUBPIXEL:
+        raise ValueError(f"subpixel must be one of {_FCUNET_SUBPIXEL}; got {options['subpixel']!r}")
+    return grid, probe_model, options, model
+
+
+def _fcunet_predictions(scan, model, grid, probe_model, *, mc_passes, mc_seed, batch_size):
+    """Yield ``(rx, ry, mean, std)`` per batch: the model's predictions ``[B, N, N]`` on the model grid."""
+    mc_passes = checks.positive_integer("mc_passes", mc_passes)
+    predict = _predictor(model, mc_passes=mc_passes, batch_size=batch_size)
+    batches = progress(scan.batches(batch_size), total=scan.n_batches(batch_size),
+                       desc="FCU-Net disks", unit="batch")
+    with _mc_context(model, mc_passes, mc_seed):
+        for rx, ry, patterns in batches:
+            mean, std = predict(grid.to_model(patterns), probe_model)
+            yield rx, ry, mean, std
+
+
+def _fcunet_peaks_on_data(image, spread, options, grid):
+    """:func:`_fcunet_peaks` of one prediction, positions mapped back to the data's pixels."""
+    peaks = _fcunet_peaks(image, spread, options)
+    peaks["qx"], peaks["qy"] = grid.to_data(peaks["qx"], peaks["qy"])
+    return peaks
 
 
 def _fcunet_peaks(image, spread, options):

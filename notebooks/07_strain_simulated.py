@@ -47,9 +47,10 @@ step_nm = 1.0  # probe step along x [nm]; sets the layers' width in the supercel
 approximation = None  # "column" or "supercell"; None: the scale's (cfg.evaluation.multilayer_model)
 thickness_nm = 40.0  # specimen thickness [nm] (paper: 40 nm)
 n_examples = 5  # example patterns shown per dataset
+network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
 
 # %%
-# Derive the sizes from the scale and load this scale's FCU-Net (≈ 3 s: Keras import).
+# Derive the sizes from the scale and load this scale's network, FCU-Net by default (≈ 3 s: Keras import).
 import numpy as np
 import pandas as pd
 
@@ -58,6 +59,7 @@ import fcunet_lib.disk_contrast
 import fcunet_lib.multilayer
 import fcunet_lib.multilayer_supercell
 import fcunet_lib.plots.strain  # makes fl.plots.strain available
+import fcunet_lib.plots.training  # MODEL_LABELS
 import fcunet_lib.training_run
 
 cfg = fl.config.get_scale(scale)
@@ -67,14 +69,15 @@ pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE  # patterns are simulated on the mo
 approximation = approximation or cfg.evaluation.multilayer_model
 if approximation not in fl.config.MULTILAYER_MODELS:
     raise ValueError(f"approximation must be one of {fl.config.MULTILAYER_MODELS}; got {approximation!r}")
-model = fl.training_run.load_scale_models(scale, ["fcunet"])["fcunet"]  # sha256-checked
+model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+network_label = fl.plots.training.MODEL_LABELS[network]
 sample = fl.multilayer.fig3_multilayer(n_x, step_nm=step_nm, thickness_nm=thickness_nm)
 DATASETS = ("on_zone", "mistilt")
 METHODS = fl.plots.strain.METHODS
 print(f"scan {n_x} × {n_y} positions, patterns {pattern_size}² at {pixel_size:.4f} Å⁻¹/px; "
       f"{sample.n_layers} layers of {sample.layer_positions} positions + "
       f"{sample.substrate_positions} substrate positions; {approximation} model")
-print("FCU-Net:", model.card["command"], "| sha256", model.card["sha256"][:12])
+print(f"{network_label}:", model.card["command"], "| sha256", model.card["sha256"][:12])
 
 # %% [markdown]
 # ## The sample
@@ -127,6 +130,10 @@ for name, scan in scans.items():
 # 4r of the vacuum probe) and multicorr refinement; FCU-Net predicts the structure-factor image
 # (averaging `mc_passes` Monte-Carlo dropout passes) and reads its maxima. The patterns are on
 # the model's pixel grid already, so nothing is resampled.
+#
+# The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
+# `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
+# the same peak finder.
 
 # %%
 # Detect the disks with both methods (≈ 1 s at smoke; ≈ 1–2 min at default on 2 cores).
@@ -232,7 +239,7 @@ panels = {name: {"vbf": fl.multilayer.virtual_bright_field(scan.data, scan.probe
                  "examples": {rx: scan.data[rx, n_y // 2] for rx in examples_rx},
                  "strain": strain[name]}
           for name, scan in scans.items()}
-fig = fl.plots.strain.plot_fig3(sample, panels, n_y=n_y, approximation=approximation)
+fig = fl.plots.strain.plot_fig3(sample, panels, n_y=n_y, approximation=approximation, network_label=network_label)
 fig
 
 # %% [markdown]
@@ -280,12 +287,13 @@ numbers = {
                                 "what": "RMS errors in the layers of correlation with py4DSTEM's corrPower "
                                         "(1 cross-correlation, 0 phase correlation), one row of each scan"},
     "mc_passes": cfg.evaluation.mc_passes,
+    "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "seed": seed,
 }
 results_path = fl.results.write_results(
     "fig3_strain_simulated", numbers, scale=scale, figure=fig, units="percent",
     data=f"simulated (abTEM multislice, {approximation} model)",
-    models={"fcunet": model.card["sha256"]}, library_hash=model.card.get("library_hash"),
+    models={network: model.card["sha256"]}, library_hash=model.card.get("library_hash"),
 )
 print("wrote", results_path)
 

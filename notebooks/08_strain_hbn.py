@@ -45,9 +45,10 @@ thickness_range_nm = (8.0, 16.0)  # stand-in thickness field [nm]
 max_tilt_mrad = 2.0  # stand-in largest local tilt [mrad]
 n_tilt_states = 6  # distinct tilts simulated per probe (stand-in)
 dose = 3e5  # stand-in electrons per pattern (≈ 1 pA for the paper's 50 ms dwell)
+network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
 
 # %%
-# Derive the sizes from the scale, choose the data source and load this scale's FCU-Net (≈ 5 s: Keras import).
+# Derive the sizes from the scale, choose the data source and load this scale's network, FCU-Net by default (≈ 5 s: Keras import).
 # Whole notebook on 2 cores: ≈ 50 s at smoke (15 s cached), ≈ 3 min at default (≈ 2.5 min cached).
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ import fcunet_lib as fl
 import fcunet_lib.hbn
 import fcunet_lib.hbn_strain
 import fcunet_lib.plots.hbn  # makes fl.plots.hbn available
+import fcunet_lib.plots.training  # MODEL_LABELS
 import fcunet_lib.training_run
 
 cfg = fl.config.get_scale(scale)
@@ -68,11 +70,12 @@ DATA_LABEL = "simulated stand-in" if simulated else "experimental data"
 PROBES = fl.hbn.PROBES
 METHODS = fl.plots.hbn.METHODS
 pattern_size = cfg.simulation.pattern_size
-model = fl.training_run.load_scale_models(scale, ["fcunet"])["fcunet"]  # sha256-checked
+model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+network_label = fl.plots.training.MODEL_LABELS[network]
 stand_in = fl.hbn.StandIn(scan_shape=cfg.evaluation.scan_shape, thickness_range_nm=tuple(thickness_range_nm),
                           max_tilt_mrad=max_tilt_mrad, n_tilt_states=n_tilt_states, dose=dose, seed=seed)
 print(f"data: {DATA_LABEL}; probes: {', '.join(p.label for p in PROBES)}")
-print("FCU-Net:", model.card["command"], "| sha256", model.card["sha256"][:12])
+print(f"{network_label}:", model.card["command"], "| sha256", model.card["sha256"][:12])
 
 # %% [markdown]
 # ## The stand-in sample
@@ -141,6 +144,10 @@ mean_patterns = {name: np.asarray(getattr(data, "data", data), np.float64).mean(
 # 12 mrad probe, whose disks overlap, plain cross correlation has no maximum at the diffracted disks
 # at all, so it uses hybrid correlation (`corrPower = 0.5`). FCU-Net predicts the structure-factor
 # image (averaging `mc_passes` Monte-Carlo dropout passes) and reads its maxima.
+#
+# The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
+# `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
+# the same peak finder.
 
 # %%
 # Detect the disks with both methods (≈ 5 s at smoke; ≈ 2 min at default on 2 cores: 4 × 400 patterns of
@@ -197,7 +204,7 @@ pd.DataFrame([{"method": method, "probe": name, **{f"{c} mean": (o["stats"][c] o
 # %%
 # Draw the figure (≈ 3 s).
 fields = {"thickness_nm": thickness_field, "tilt_mrad": tilt_field} if simulated else None
-fig = fl.plots.hbn.plot_fig4(mean_patterns, strain, data_label=DATA_LABEL, fields=fields)
+fig = fl.plots.hbn.plot_fig4(mean_patterns, strain, data_label=DATA_LABEL, fields=fields, network_label=network_label)
 fig
 
 # %% [markdown]
@@ -234,6 +241,7 @@ numbers = {
     "energy_kv": stand_in.energy_kv if simulated else energy_kv,
     "exclude_rows": exclude_rows,
     "mc_passes": cfg.evaluation.mc_passes,
+    "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "seed": seed,
 }
 if simulated:
@@ -255,7 +263,7 @@ else:
 results_path = fl.results.write_results(
     "fig4_strain_hbn", numbers, scale=scale, figure=fig, units="percent (strain), degrees (theta)",
     data=DATA_LABEL,
-    models={"fcunet": model.card["sha256"]}, library_hash=model.card.get("library_hash"),
+    models={network: model.card["sha256"]}, library_hash=model.card.get("library_hash"),
 )
 print("wrote", results_path)
 print("goals met:", goals["met"], "| 12 mrad correlation / FCU-Net systematic error:", goals["ratio_12mrad"])

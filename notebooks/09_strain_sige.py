@@ -53,9 +53,10 @@ pixel_size = None  # reciprocal pixel of the real data [1/Å] (the stand-in is o
 step_nm = 1.0  # probe step of the real data [nm] (the paper's 10 Å)
 rotation_deg = 0.0  # real data: angle of the layer normal on the detector, from qx towards qy [degrees]
 composition_path = None  # real data: Ge fraction per position (e.g. STEM-EELS), .npy of (Rx, Ry) or (Rx,)
+network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
 
 # %%
-# Derive the sizes from the scale and load this scale's FCU-Net (≈ 3 s: Keras import).
+# Derive the sizes from the scale and load this scale's network, FCU-Net by default (≈ 3 s: Keras import).
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,7 @@ import fcunet_lib as fl
 import fcunet_lib.multilayer
 import fcunet_lib.plots.sige  # makes fl.plots.sige available
 import fcunet_lib.plots.strain
+import fcunet_lib.plots.training  # MODEL_LABELS
 import fcunet_lib.sige
 import fcunet_lib.training_run
 import fcunet_lib.userdata
@@ -76,13 +78,14 @@ pattern_size = cfg.simulation.pattern_size
 simulated = data_path is None
 TAG = "simulated stand-in" if simulated else f"measured data ({Path(data_path).name})"
 METHODS = fl.plots.strain.METHODS
-model = fl.training_run.load_scale_models(scale, ["fcunet"])["fcunet"]  # sha256-checked
+model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+network_label = fl.plots.training.MODEL_LABELS[network]
 stack = fl.sige.SiGeStack(energy_kv=energy_kv, semiangle_mrad=semiangle_mrad, dose_e=dose_e,
                           reference_fraction=reference_fraction)
 layout = fl.sige.lay_out(stack, scan_shape, levels=levels, seed=seed)
 print(f"{TAG}: scan {scan_shape[0]} × {scan_shape[1]}, patterns {pattern_size}² "
       f"at {fl.config.RECIPROCAL_PIXEL_SIZE:.4f} Å⁻¹/px")
-print("FCU-Net:", model.card["command"], "| sha256", model.card["sha256"][:12])
+print(f"{network_label}:", model.card["command"], "| sha256", model.card["sha256"][:12])
 
 # %% [markdown]
 # ## The expected strain (eq. 6) and the stand-in
@@ -163,6 +166,10 @@ print(f"data {patterns.shape}, {patterns.sum(axis=(2, 3)).mean():.3g} counts per
 # Both finders with their defaults: correlation with the paper's sigmoid kernel and multicorr
 # refinement; FCU-Net predicts the structure-factor image (averaging `mc_passes` Monte-Carlo
 # dropout passes) and reads its maxima.
+#
+# The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
+# `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
+# the same peak finder.
 
 # %%
 # Detect the disks with both methods (≈ 3 s at smoke; default, 2,000 patterns of 128²: ≈ 2–4 min
@@ -232,7 +239,7 @@ if simulated:
 fig = fl.plots.sige.plot_fig5(
     x_nm=dataset.x_nm, y_nm=dataset.y_nm, maps=maps, examples=examples, strain=strain, reference=dataset.reference,
     expected_xx=None if expected_xx is None else 100 * expected_xx.mean(axis=1),
-    layer_edges_nm=edges if simulated else None, title=title, tag=TAG)
+    layer_edges_nm=edges if simulated else None, title=title, tag=TAG, network_label=network_label)
 fig
 
 # %% [markdown]
@@ -279,6 +286,7 @@ numbers = {
     "scan_shape": [n_x, n_y],
     "pattern_size": int(patterns.shape[-1]),
     "mc_passes": cfg.evaluation.mc_passes,
+    "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "seed": seed,
 }
 if simulated:
@@ -294,7 +302,7 @@ if simulated:
 results_path = fl.results.write_results(
     "fig5_strain_sige", numbers, scale=scale, figure=fig, units="percent",
     data="simulated stand-in" if simulated else f"measured: {data_path}",
-    models={"fcunet": model.card["sha256"]}, library_hash=model.card.get("library_hash"),
+    models={network: model.card["sha256"]}, library_hash=model.card.get("library_hash"),
 )
 print("wrote", results_path)
 

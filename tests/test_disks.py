@@ -87,6 +87,39 @@ def test_tune_correlation_picks_the_best_combination_on_validation_data(scan):
                                grid={"min_spacing": (1,)})
 
 
+def test_tune_fcunet_peaks_predicts_once_and_drops_weak_false_peaks(scan):
+    true = scan.peaks[0, 0].copy()
+    true[:, 2] = 1.0
+    between = true[:-1, :2] + 0.5 * np.asarray(G1)  # halfway to the next disk: no true peak there
+    spurious = np.column_stack([between, np.full(len(between), 0.03)])
+    calls = []
+
+    def model(inputs):
+        calls.append(len(inputs[0]))
+        return _fixed_output_model(_gaussians((64, 64), np.concatenate([true, spurious])))(inputs)
+
+    grid = {"minRelativeIntensity": (0.01, 0.05)}
+    result = disks.tune_fcunet_peaks(scan.data[0], [true, true], scan.probe, model=model, pixel_size=PIXEL,
+                                     grid=grid)
+    assert sum(calls) == 2  # one prediction per pattern, whatever the grid's size
+    assert [options for options, _ in result["trials"]] == [
+        {"minRelativeIntensity": 0.01}, {"minRelativeIntensity": 0.05}]
+    assert result["best"] == {"minRelativeIntensity": 0.05}
+    assert result["trials"][0][1] < result["score"]
+    edge = disks.fcunet_peak_options(pixel_size=PIXEL, probe_radius=disks.probe_disk(scan.probe)[0])[
+        "edgeBoundary"]
+    inside = np.all((np.round(true[:, :2]) >= edge) & (np.round(true[:, :2]) < 64 - edge), axis=1)
+    again = disks.find_disks_fcunet(scan.data[:, :1], scan.probe, model=model, pixel_size=PIXEL, **result["best"])
+    assert disks.tune_fcunet_peaks(scan.data[0], [true[inside]] * 2, scan.probe, model=model, pixel_size=PIXEL,
+                                   grid={"minRelativeIntensity": (0.05,)})["score"] == pytest.approx(
+        metrics.intensity_weighted_accuracy(again.raw[0, 0].data, true[inside], pixel_size=PIXEL))
+    with pytest.raises(ValueError, match="unknown option"):
+        disks.tune_fcunet_peaks(scan.data[0], [true, true], scan.probe, model=model, pixel_size=PIXEL,
+                                grid={"min_spacing": (1,)})
+    with pytest.raises(ValueError, match="one true peak array per pattern"):
+        disks.tune_fcunet_peaks(scan.data[0], [true], scan.probe, model=model, pixel_size=PIXEL)
+
+
 # --------------------------------------------------------------------------- #
 # FCU-Net path with fake models
 # --------------------------------------------------------------------------- #

@@ -89,3 +89,28 @@ def test_accuracy_by_zone_means_each_zone_and_rejects_mismatched_lengths():
     assert means["all"] == pytest.approx((1.0 + half) / 3)
     with pytest.raises(ValueError, match="one entry per pattern"):
         fig2.accuracy_by_zone(found[:2], truth, ["on_zone"] * 3)
+
+
+def test_network_peak_tuning_pools_probe_groups_and_its_options_reach_the_finder():
+    def spots(peaks, n=32, sigma=0.75):
+        qx, qy = np.mgrid[:n, :n]
+        return sum(a * np.exp(-((qx - x) ** 2 + (qy - y) ** 2) / (2 * sigma**2)) for x, y, a in peaks)
+
+    truth = np.array([[16.0, 16.0, 1.0], [16.0, 24.0, 0.5], [24.0, 16.0, 0.5]])
+    weak = np.array([[9.0, 9.0, 0.03], [9.0, 23.0, 0.03], [23.0, 23.0, 0.03]])  # far from every true peak
+    images = np.stack([spots(np.concatenate([truth, weak]))] * 3)
+    probes = np.stack([disk_probe(radius=2), disk_probe(radius=2), disk_probe(radius=3)])
+
+    def identity(inputs):  # a "network" that returns its input: the images are the predictions
+        return inputs[0]
+
+    grid = {"minRelativeIntensity": (0.01, 0.05)}
+    tuned = fig2.tune_network_by_probe(images, probes, [truth] * 3, model=identity, grid=grid)
+    assert tuned["best"] == {"minRelativeIntensity": 0.05}
+    assert tuned["trials"][0][1] < tuned["score"] == pytest.approx(1.0, abs=1e-6)
+    default = fig2.network_peaks(images, probes, model=identity)
+    tuned_peaks = fig2.network_peaks(images, probes, model=identity, network_options=tuned["best"])
+    assert all(len(p) == 6 for p in default) and all(len(p) == 3 for p in tuned_peaks)
+    both = fig2.find_peaks(images, probes, model=identity, network_options=tuned["best"],
+                           correlation_options={"minRelativeIntensity": 0.05})
+    assert [len(p) for p in both["fcunet"]] == [3, 3, 3]

@@ -52,6 +52,7 @@ __all__ = [
     "select_patterns",
     "with_background",
     "tune_correlation_by_probe",
+    "tune_network_by_probe",
     "network_peaks",
     "correlation_peaks",
     "find_peaks",
@@ -276,14 +277,41 @@ def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_
         ``best`` (options for :func:`~fcunet_lib.disks.find_disks_correlation`),
         ``score`` (its mean eq. (1) accuracy) and ``trials``.
     """
+    def tune(members_patterns, members_truth, probe):
+        return disks.tune_correlation(members_patterns, members_truth, probe, pixel_size=pixel_size, grid=grid)
+
+    return _tune_by_probe(tune, patterns, probes, truth, "Tuning correlation")
+
+
+def tune_network_by_probe(patterns, probes, truth, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, grid=None,
+                          mc_passes=1, network_label="FCU-Net"):
+    """:func:`fcunet_lib.disks.tune_fcunet_peaks` over patterns with different probes.
+
+    The learned finder's peak options tuned like correlation's
+    (:func:`tune_correlation_by_probe`): one prediction per pattern, every
+    combination of ``grid`` scored on all patterns, the best mean wins.
+
+    Returns
+    -------
+    dict
+        ``best`` (peak options for :func:`~fcunet_lib.disks.find_disks_fcunet`),
+        ``score`` (its mean eq. (1) accuracy) and ``trials``.
+    """
+    def tune(members_patterns, members_truth, probe):
+        return disks.tune_fcunet_peaks(members_patterns, members_truth, probe, model=model, pixel_size=pixel_size,
+                                       grid=grid, mc_passes=mc_passes, batch_size=8)
+
+    return _tune_by_probe(tune, patterns, probes, truth, f"Tuning {network_label} peaks")
+
+
+def _tune_by_probe(tune, patterns, probes, truth, desc):
+    """Run ``tune(patterns, truth, probe)`` per probe group; trials averaged over all patterns."""
     patterns = np.asarray(patterns, dtype=np.float32)
     totals, options, count = None, None, 0
     groups = probe_groups(probes)
     with _quiet_bars():
-        for members in progress.progress(groups, total=len(groups), desc="Tuning correlation", unit="probe"):
-            tuned = disks.tune_correlation(patterns[members], [truth[i] for i in members],
-                                           np.asarray(probes[members[0]], np.float32), pixel_size=pixel_size,
-                                           grid=grid)
+        for members in progress.progress(groups, total=len(groups), desc=desc, unit="probe"):
+            tuned = tune(patterns[members], [truth[i] for i in members], np.asarray(probes[members[0]], np.float32))
             scores = np.array([score for _, score in tuned["trials"]]) * len(members)
             totals = scores if totals is None else totals + scores
             options = [trial for trial, _ in tuned["trials"]]
@@ -295,9 +323,9 @@ def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_
 
 
 def network_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1,
-                  network_label="FCU-Net") -> list[np.ndarray]:
-    """Peaks in a network's predictions (:func:`fcunet_lib.disks.find_disks_fcunet`),
-    one call per probe group.
+                  network_label="FCU-Net", network_options=None) -> list[np.ndarray]:
+    """Peaks in a network's predictions (:func:`fcunet_lib.disks.find_disks_fcunet`
+    with ``network_options``, default its defaults), one call per probe group.
 
     ``model`` may be any shipped network with inputs ``[cbed, probe]``;
     ``network_label`` names it on the progress bar.
@@ -307,9 +335,11 @@ def network_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_p
     list of ndarray of shape (m, 3)
         ``(qx, qy, intensity)`` per pattern, in input order [pixels].
     """
+    options = dict(network_options or {})
+
     def run(images, probe):
         return disks.find_disks_fcunet(images, probe, model=model, pixel_size=pixel_size,
-                                       mc_passes=mc_passes, batch_size=8)
+                                       mc_passes=mc_passes, batch_size=8, **options)
 
     return _by_probe(cbed, probes, run, network_label)
 
@@ -327,12 +357,14 @@ def correlation_peaks(cbed, probes, *, pixel_size=RECIPROCAL_PIXEL_SIZE,
 
 
 def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1,
-               correlation_options=None, network_label="FCU-Net") -> dict:
+               correlation_options=None, network_label="FCU-Net", network_options=None) -> dict:
     """Peaks of every pattern by both finders (one call per probe group).
 
     ``model`` may be any shipped network with inputs ``[cbed, probe]``
     (``network_label`` names it on the progress bar); its peaks are under
     ``"fcunet"``, the key of :func:`fcunet_lib.disks.find_disks_fcunet`.
+    ``correlation_options`` and ``network_options`` are each finder's peak
+    options (default their defaults).
 
     Returns
     -------
@@ -343,7 +375,8 @@ def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_pass
     return {"correlation": correlation_peaks(cbed, probes, pixel_size=pixel_size,
                                              correlation_options=correlation_options),
             "fcunet": network_peaks(cbed, probes, model=model, pixel_size=pixel_size,
-                                    mc_passes=mc_passes, network_label=network_label)}
+                                    mc_passes=mc_passes, network_label=network_label,
+                                    network_options=network_options)}
 
 
 def accuracy(found, truth, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from fcunet_lib import hbn, hbn_strain
+from fcunet_lib.plots.strain import METHOD_LABELS, METHODS, method_labels
 
 __all__ = [
     "COMPONENT_LABELS",
@@ -20,9 +21,7 @@ __all__ = [
     "plot_fig4",
 ]
 
-#: Methods in the order they are drawn.
-METHODS = ("correlation", "fcunet")
-METHOD_LABELS = {"correlation": "correlation", "fcunet": "FCU-Net"}
+#: Labels of the strain components.
 COMPONENT_LABELS = {"e_xx": "ε$_{xx}$ [%]", "e_yy": "ε$_{yy}$ [%]", "e_xy": "ε$_{xy}$ [%]", "theta": "θ [°]"}
 #: Colour limits of the maps: ±1.5 % for strain, ±1.5° for θ.
 LIMITS = {"e_xx": 1.5, "e_yy": 1.5, "e_xy": 1.5, "theta": 1.5}
@@ -42,7 +41,8 @@ PAPER_NOTES = {
 }
 
 
-def plot_fig4(mean_patterns: dict, outcomes: dict, *, data_label: str, fields: dict | None = None):
+def plot_fig4(mean_patterns: dict, outcomes: dict, *, data_label: str, fields: dict | None = None,
+              network_label: str = "FCU-Net"):
     """Draw Fig. 4.
 
     Parameters
@@ -56,6 +56,8 @@ def plot_fig4(mean_patterns: dict, outcomes: dict, *, data_label: str, fields: d
     fields : dict, optional
         ``thickness_nm`` (Rx, Ry) and ``tilt_mrad`` (Rx, Ry, 2) of a stand-in,
         drawn next to the mean patterns.
+    network_label : str
+        Name of the network behind the ``"fcunet"`` outcomes.
 
     Returns
     -------
@@ -71,7 +73,7 @@ def plot_fig4(mean_patterns: dict, outcomes: dict, *, data_label: str, fields: d
     _row_a(top, mean_patterns, fields, data_label)
     blocks = bottom.subfigures(1, 2, wspace=0.02)
     for block, method, letter in zip(blocks, METHODS, "bc"):
-        _maps_block(block, outcomes.get(method, {}), method, letter, data_label)
+        _maps_block(block, outcomes.get(method, {}), method_labels(network_label)[method], letter, data_label)
     figure.suptitle(
         f"Fig. 4 — single-crystal h-BN [001], {hbn.ENERGY_KV:g} kV, four probes — {data_label}\n"
         "true strain 0 everywhere; reference: mean lattice of the bullseye scan (per method); "
@@ -106,7 +108,7 @@ def _field(ax, values, title, cmap):
     ax.figure.colorbar(shown, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
 
 
-def _maps_block(subfigure, by_probe, method, letter, data_label):
+def _maps_block(subfigure, by_probe, method_label, letter, data_label):
     import matplotlib
 
     colours = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.6")
@@ -137,7 +139,7 @@ def _maps_block(subfigure, by_probe, method, letter, data_label):
         if shown is not None:
             bar = subfigure.colorbar(shown, ax=list(axes[row]), shrink=0.85, extend="both")
             bar.ax.tick_params(labelsize=7)
-    subfigure.suptitle(f"({letter}) {METHOD_LABELS[method]} — {data_label}", fontsize=11, fontweight="bold")
+    subfigure.suptitle(f"({letter}) {method_label} — {data_label}", fontsize=11, fontweight="bold")
 
 
 def _wrap(text, width=28):

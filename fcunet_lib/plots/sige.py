@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 
-from fcunet_lib.plots.strain import METHOD_LABELS, METHODS, STRAIN_LIMIT
+from fcunet_lib.plots.strain import METHODS, STRAIN_LIMIT, method_labels
 
 __all__ = ["plot_fig5"]
 
@@ -21,7 +21,7 @@ _PAPER_TEXT = {"exx_rms": {"correlation": "≈ 0.72 %", "fcunet": "≈ 0.25 %"},
 
 
 def plot_fig5(*, x_nm, y_nm, maps: dict, examples: list, strain: dict, reference, expected_xx=None,
-              layer_edges_nm=None, title: str, tag: str):
+              layer_edges_nm=None, title: str, tag: str, network_label: str = "FCU-Net"):
     """Draw Fig. 5.
 
     Parameters
@@ -47,6 +47,8 @@ def plot_fig5(*, x_nm, y_nm, maps: dict, examples: list, strain: dict, reference
         First line of the figure title.
     tag : str
         Data source in every section title (e.g. ``"simulated stand-in"``).
+    network_label : str
+        Name of the network behind the ``"fcunet"`` entries.
 
     Returns
     -------
@@ -64,9 +66,10 @@ def plot_fig5(*, x_nm, y_nm, maps: dict, examples: list, strain: dict, reference
     figure = Figure(figsize=(18, 17), layout="constrained")
     top, middle, lower, bottom = figure.subfigures(4, 1, height_ratios=(2.3, 6.2, 2.3, 3.6))
     _maps_row(top, maps, examples, extent, tag)
-    _patterns_block(middle, examples, tag)
-    _strain_row(lower, strain, extent, tag)
-    _profiles_row(bottom, x_nm, strain, reference, expected_xx, layer_edges_nm, tag)
+    labels = method_labels(network_label)
+    _patterns_block(middle, examples, tag, labels)
+    _strain_row(lower, strain, extent, tag, labels)
+    _profiles_row(bottom, x_nm, strain, reference, expected_xx, layer_edges_nm, tag, labels)
     figure.suptitle(title, fontsize=12)
     return figure
 
@@ -102,7 +105,7 @@ def _mark_examples(ax, examples, extent):
     ax.set_xlim(0, width)
 
 
-def _patterns_block(subfigure, examples, tag):
+def _patterns_block(subfigure, examples, tag, labels):
     subfigure.suptitle(f"(d–f) example patterns (log counts) with the disks found — {tag}", fontsize=11,
                        fontweight="bold")
     columns = max(1, len(examples))
@@ -126,23 +129,23 @@ def _patterns_block(subfigure, examples, tag):
                                edgecolors=_COLOURS[method], linewidths=0.9)
                 else:
                     ax.scatter(peaks["qx"], peaks["qy"], s=size, marker="+", c=_COLOURS[method], linewidths=0.9)
-            ax.set_title(f"({letter}{column + 1}) {METHOD_LABELS[method]}: {len(peaks)} peaks\n{example['label']}",
+            ax.set_title(f"({letter}{column + 1}) {labels[method]}: {len(peaks)} peaks\n{example['label']}",
                          fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
 
 
-def _strain_row(subfigure, strain, extent, tag):
+def _strain_row(subfigure, strain, extent, tag, labels):
     import matplotlib
 
-    subfigure.suptitle(f"(g) correlation and (h) FCU-Net strain maps [%] against the Si reference — {tag}",
+    subfigure.suptitle(f"(g) correlation and (h) {labels['fcunet']} strain maps [%] against the Si reference — {tag}",
                        fontsize=11, fontweight="bold")
     axes = subfigure.subplots(1, 4)
     colours = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.55")
     panels = [(method, component) for method in METHODS for component in ("e_xx", "e_yy")]
     for ax, (method, component) in zip(axes, panels):
         outcome = strain[method]
-        label = f"{'(g)' if method == 'correlation' else '(h)'} {METHOD_LABELS[method]} ε$_{{{component[-2:]}}}$"
+        label = f"{'(g)' if method == 'correlation' else '(h)'} {labels[method]} ε$_{{{component[-2:]}}}$"
         values = np.asarray(outcome[component], float)
         if outcome["error"] is not None or not np.isfinite(values).any():
             _empty(ax, label, "strain map failed: " + str(outcome["error"] or "no position fitted"))
@@ -155,7 +158,7 @@ def _strain_row(subfigure, strain, extent, tag):
         subfigure.colorbar(shown, ax=ax, shrink=0.85, extend="both").ax.tick_params(labelsize=7)
 
 
-def _profiles_row(subfigure, x_nm, strain, reference, expected_xx, layer_edges, tag):
+def _profiles_row(subfigure, x_nm, strain, reference, expected_xx, layer_edges, tag, labels):
     subfigure.suptitle(f"(i) mean strain across the layers (mean over y) — {tag}", fontsize=11,
                        fontweight="bold")
     axes = subfigure.subplots(1, 2)
@@ -178,10 +181,10 @@ def _profiles_row(subfigure, x_nm, strain, reference, expected_xx, layer_edges, 
             profile = np.asarray(outcome[f"profile_{component}"], float)
             if np.isfinite(profile).any():
                 ax.plot(x_nm, profile, "-", marker="o", ms=2.5, lw=1.0, color=_PROFILE_COLOURS[method],
-                        label=METHOD_LABELS[method])
+                        label=labels[method])
             rms = outcome[f"e{component}_rms"]
             value = "n/a" if rms is None else f"{rms:.2f} %"
-            notes.append(f"{METHOD_LABELS[method]} {value} (paper {_PAPER_TEXT[f'e{component}_rms'][method]})")
+            notes.append(f"{labels[method]} {value} (paper {_PAPER_TEXT[f'e{component}_rms'][method]})")
         ax.axhline(0, color="0.6", lw=0.6)
         ax.set_title(f"ε$_{{{component}}}$; RMS error outside the reference: " + "; ".join(notes), fontsize=8.5)
         ax.set_xlabel("x along the layer normal [nm]", fontsize=8)

@@ -10,7 +10,7 @@ import numpy as np
 
 from fcunet_lib import multilayer
 
-__all__ = ["METHODS", "METHOD_LABELS", "DATASET_LABELS", "PAPER_EYY_RMS", "APPROXIMATION_NOTES",
+__all__ = ["METHODS", "METHOD_LABELS", "method_labels", "DATASET_LABELS", "PAPER_EYY_RMS", "APPROXIMATION_NOTES",
            "example_positions", "plot_fig3", "plot_contrast_pull"]
 
 #: Methods in the order they are drawn.
@@ -50,7 +50,12 @@ APPROXIMATION_NOTES = {
 }
 
 
-def plot_fig3(sample, datasets: dict, *, n_y: int, approximation: str = "column"):
+def method_labels(network_label: str = "FCU-Net") -> dict:
+    """Method key → label; the ``"fcunet"`` key's label names the network behind the learned finder."""
+    return {**METHOD_LABELS, "fcunet": network_label}
+
+
+def plot_fig3(sample, datasets: dict, *, n_y: int, approximation: str = "column", network_label: str = "FCU-Net"):
     """Draw Fig. 3 for the datasets given (``on_zone``, ``mistilt``).
 
     Parameters
@@ -64,6 +69,9 @@ def plot_fig3(sample, datasets: dict, *, n_y: int, approximation: str = "column"
     approximation : str
         How the patterns were simulated (a key of :data:`APPROXIMATION_NOTES`),
         said in the title.
+    network_label : str
+        Name of the network behind the ``"fcunet"`` entries (any shipped
+        network can read the patterns, Table I's rows).
 
     Returns
     -------
@@ -79,7 +87,7 @@ def plot_fig3(sample, datasets: dict, *, n_y: int, approximation: str = "column"
     figure = Figure(figsize=(17, 6.2 * len(datasets)), layout="constrained")
     rows = figure.subfigures(len(datasets), 1, squeeze=False)[:, 0]
     for row, (name, content) in zip(rows, datasets.items()):
-        _dataset_block(row, name, content, sample, n_y)
+        _dataset_block(row, name, content, sample, n_y, method_labels(network_label))
     figure.suptitle(
         f"Fig. 3 — simulated Si / Si$_{{0.5}}$Ge$_{{0.5}}$ multilayer on Si$_{{0.75}}$Ge$_{{0.25}}$ "
         f"(a = {sample.substrate_a_A} Å), [011], {sample.energy_kv:g} kV, {sample.semiangle_mrad:g} mrad, "
@@ -89,7 +97,7 @@ def plot_fig3(sample, datasets: dict, *, n_y: int, approximation: str = "column"
     return figure
 
 
-def _dataset_block(subfigure, name, content, sample, n_y):
+def _dataset_block(subfigure, name, content, sample, n_y, labels):
     grid = subfigure.add_gridspec(2, 6, height_ratios=(1.0, 1.15))
     label = DATASET_LABELS.get(name, name)
     if name == "mistilt":
@@ -103,11 +111,11 @@ def _dataset_block(subfigure, name, content, sample, n_y):
     column = 0
     for method in METHODS:
         for component in ("e_xx", "e_yy"):
-            _panel_map(subfigure.add_subplot(grid[1, column]), strain[method], component, method, sample)
+            _panel_map(subfigure.add_subplot(grid[1, column]), strain[method], component, labels[method], sample)
             column += 1
     truth = [100 * t for t in multilayer.expected_strain(sample)]
     for component, expected in zip(("xx", "yy"), truth):
-        _panel_profile(subfigure.add_subplot(grid[1, column]), strain, component, expected, sample, name)
+        _panel_profile(subfigure.add_subplot(grid[1, column]), strain, component, expected, sample, name, labels)
         column += 1
 
 
@@ -139,9 +147,9 @@ def _panel_pattern(ax, pattern, rx, number, sample, name):
     ax.set_yticks([])
 
 
-def _panel_map(ax, outcome, component, method, sample):
+def _panel_map(ax, outcome, component, method_label, sample):
     values = np.asarray(outcome[component])
-    label = f"{METHOD_LABELS[method]} ε$_{{{component[-2:]}}}$ [%]"
+    label = f"{method_label} ε$_{{{component[-2:]}}}$ [%]"
     if outcome["error"] is not None or not np.isfinite(values).any():
         ax.text(0.5, 0.5, "strain map failed:\n" + _wrap(outcome["error"] or "no position fitted"),
                 ha="center", va="center", fontsize=7, transform=ax.transAxes, wrap=True)
@@ -164,7 +172,7 @@ def _panel_map(ax, outcome, component, method, sample):
     colourbar.ax.tick_params(labelsize=7)
 
 
-def _panel_profile(ax, strain, component, expected, sample, name):
+def _panel_profile(ax, strain, component, expected, sample, name, labels):
     x = multilayer.layer_profile(sample)["x_nm"]
     ax.step(x, expected, where="mid", color="black", lw=1.5, label="expected")
     notes = []
@@ -172,9 +180,9 @@ def _panel_profile(ax, strain, component, expected, sample, name):
         outcome = strain[method]
         profile = np.asarray(outcome[f"profile_{component}"])
         if np.isfinite(profile).any():
-            ax.plot(x, profile, "o-", ms=3.5, lw=1.0, color=_COLOURS[method], label=METHOD_LABELS[method])
+            ax.plot(x, profile, "o-", ms=3.5, lw=1.0, color=_COLOURS[method], label=labels[method])
         rms = outcome[f"e{component}_rms"]
-        note = f"{METHOD_LABELS[method]}: " + ("failed" if rms is None else f"{rms:.2f} %")
+        note = f"{labels[method]}: " + ("failed" if rms is None else f"{rms:.2f} %")
         if component == "yy" and name in _PAPER_EYY_TEXT:
             note += f" (paper {_PAPER_EYY_TEXT[name][method]})"
         notes.append(note)
