@@ -53,6 +53,7 @@ __all__ = [
     "match_peaks",
     "intensity_weighted_accuracy",
     "as_peak_array",
+    "without_direct_beam",
 ]
 
 #: Matching radius of the paper's eq. (1) [1/Å].
@@ -166,6 +167,29 @@ def as_peak_array(peaks):
     if data.ndim != 2 or data.shape[1] != 3:
         raise ValueError(f"peaks must be an (n, 3) array of (qx, qy, intensity); got shape {data.shape}")
     return data
+
+
+def without_direct_beam(peaks, centre, *, pixel_size, radius=PAPER_MATCH_RADIUS):
+    """The peaks farther than ``radius`` from the direct beam at ``centre``.
+
+    Parameters
+    ----------
+    peaks : structured array, (n, 3) array or py4DSTEM point list
+    centre : (float, float)
+        Position of the direct beam (the pattern centre) [pixels].
+    pixel_size : float
+        Reciprocal pixel size [1/Å].
+    radius : float
+        Distance within which a peak counts as the direct beam [1/Å]
+        (default the matching radius of eq. (1)).
+
+    Returns
+    -------
+    ndarray of shape (m, 3)
+    """
+    peaks = as_peak_array(peaks)
+    far = np.hypot(peaks[:, 0] - centre[0], peaks[:, 1] - centre[1]) > radius / pixel_size
+    return peaks[far]
 
 
 def match_peaks(pred_peaks, true_peaks, *, radius):

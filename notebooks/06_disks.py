@@ -107,6 +107,12 @@ pd.DataFrame({"in the test split": pd.Series(test_categories).value_counts(),
 # prediction before its maxima are taken; `fl.disks.tune_fcunet_peaks` predicts each pattern once
 # and tries its grid the same way. Both run on the **validation** split only (a subset of the same
 # size, drawn the same way), never on the test patterns scored below.
+#
+# Both are tuned on the *diffracted* disks: eq. (1) with the direct beam left out of both sets.
+# The direct beam carries a large share of eq. (1)'s weight, so with it a finder that reports
+# the direct beam and little else can win: a first run of this notebook, tuned on eq. (1) as
+# written, raised FCU-Net's threshold until it found the direct beam alone in most patterns.
+# The scores below are eq. (1) as written, and without the direct beam, as before.
 
 # %%
 # Tune the correlation options on validation patterns (≈ 18 trials × patterns × 10–30 ms).
@@ -116,9 +122,9 @@ validation_truth, validation_categories = fl.plots.disks.categorised_split(
 tuning_subset = fl.plots.disks.select_patterns(validation_categories, cfg.evaluation.test_patterns, seed=seed)
 tuned = fl.plots.disks.tune_correlation_by_probe(
     validation["cbed"][tuning_subset], validation["probe"][tuning_subset],
-    [validation_truth[i] for i in tuning_subset], pixel_size=pixel_size)
+    [validation_truth[i] for i in tuning_subset], pixel_size=pixel_size, direct_beam=False)
 print(f"best on {len(tuning_subset)} validation patterns: {tuned['best']} "
-      f"(mean accuracy {tuned['score']:.3f})")
+      f"(mean accuracy without the direct beam {tuned['score']:.3f})")
 pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned["trials"]]).sort_values(
     "mean accuracy", ascending=False).head(6)
 
@@ -128,8 +134,8 @@ pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned["t
 tuned_network = fl.plots.disks.tune_network_by_probe(
     validation["cbed"][tuning_subset], validation["probe"][tuning_subset],
     [validation_truth[i] for i in tuning_subset], model=model, pixel_size=pixel_size,
-    mc_passes=cfg.evaluation.mc_passes, network_label=network_label)
-print(f"{network_label}: best {tuned_network['best']} (mean accuracy {tuned_network['score']:.3f})")
+    mc_passes=cfg.evaluation.mc_passes, network_label=network_label, direct_beam=False)
+print(f"{network_label}: best {tuned_network['best']} (mean accuracy without the direct beam {tuned_network['score']:.3f})")
 pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned_network["trials"]])
 
 # %% [markdown]
@@ -249,6 +255,7 @@ numbers = {
     "n_validation_patterns": len(tuning_subset),
     "correlation_options": tuned["best"],
     "correlation_validation_accuracy": tuned["score"],
+    "tuned_on": "eq. (1) accuracy without the direct beam, on the validation subset",
     "network_options": tuned_network["best"],
     "network_validation_accuracy": tuned_network["score"],
     "examples": [{key: e[key] for key in ("category", "index", "label", "accuracy")}

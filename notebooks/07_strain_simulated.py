@@ -48,6 +48,8 @@ approximation = None  # "column" or "supercell"; None: the scale's (cfg.evaluati
 thickness_nm = 40.0  # specimen thickness [nm] (paper: 40 nm)
 n_examples = 5  # example patterns shown per dataset
 network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
+correlation_options = {}  # extra find_disks_correlation options (e.g. notebook 06's tuned "correlation_options")
+network_options = {}  # extra find_disks_fcunet peak options (e.g. notebook 06's tuned "network_options")
 
 # %%
 # Derive the sizes from the scale and load this scale's network, FCU-Net by default (≈ 3 s: Keras import).
@@ -129,7 +131,9 @@ for name, scan in scans.items():
 # Both finders run with their defaults: correlation with the paper's sigmoid kernel (radii r and
 # 4r of the vacuum probe) and multicorr refinement; FCU-Net predicts the structure-factor image
 # (averaging `mc_passes` Monte-Carlo dropout passes) and reads its maxima. The patterns are on
-# the model's pixel grid already, so nothing is resampled.
+# the model's pixel grid already, so nothing is resampled. The parameters `correlation_options`
+# and `network_options` change the defaults, e.g. to the options notebook 06 tunes on validation
+# patterns.
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
 # `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
@@ -140,9 +144,10 @@ for name, scan in scans.items():
 bragg = {}
 for name, scan in scans.items():
     bragg[name] = {
-        "correlation": fl.find_disks_correlation(scan.data, scan.probe, pixel_size=pixel_size),
+        "correlation": fl.find_disks_correlation(scan.data, scan.probe, pixel_size=pixel_size,
+                                                 **correlation_options),
         "fcunet": fl.find_disks_fcunet(scan.data, scan.probe, model=model, pixel_size=pixel_size,
-                                       mc_passes=cfg.evaluation.mc_passes),
+                                       mc_passes=cfg.evaluation.mc_passes, **network_options),
     }
 peaks_per_pattern = {name: {method: float(np.mean([len(bv.raw[i, j].data) for i in range(n_x)
                                                     for j in range(n_y)]))
@@ -288,6 +293,7 @@ numbers = {
                                         "(1 cross-correlation, 0 phase correlation), one row of each scan"},
     "mc_passes": cfg.evaluation.mc_passes,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
+    "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }
 results_path = fl.results.write_results(

@@ -46,6 +46,8 @@ max_tilt_mrad = 2.0  # stand-in largest local tilt [mrad]
 n_tilt_states = 6  # distinct tilts simulated per probe (stand-in)
 dose = 3e5  # stand-in electrons per pattern (≈ 1 pA for the paper's 50 ms dwell)
 network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
+correlation_options = {}  # extra find_disks_correlation options (e.g. notebook 06's tuned "correlation_options")
+network_options = {}  # extra find_disks_fcunet peak options (e.g. notebook 06's tuned "network_options")
 
 # %%
 # Derive the sizes from the scale, choose the data source and load this scale's network, FCU-Net by default (≈ 5 s: Keras import).
@@ -143,7 +145,8 @@ mean_patterns = {name: np.asarray(getattr(data, "data", data), np.float64).mean(
 # counting as disks. Correlation uses the paper's sigmoid kernel and multicorr refinement; for the
 # 12 mrad probe, whose disks overlap, plain cross correlation has no maximum at the diffracted disks
 # at all, so it uses hybrid correlation (`corrPower = 0.5`). FCU-Net predicts the structure-factor
-# image (averaging `mc_passes` Monte-Carlo dropout passes) and reads its maxima.
+# image (averaging `mc_passes` Monte-Carlo dropout passes) and reads its maxima. The parameters
+# `correlation_options` and `network_options` override these options.
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
 # `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
@@ -157,10 +160,10 @@ for spec in PROBES:
     data, probe, size = inputs[spec.name]
     bragg["correlation"][spec.name] = fl.find_disks_correlation(
         data, probe, pixel_size=size,
-        **fl.hbn_strain.correlation_options(spec, pixel_size=size, energy_kv=energy_kv))
+        **{**fl.hbn_strain.correlation_options(spec, pixel_size=size, energy_kv=energy_kv), **correlation_options})
     bragg["fcunet"][spec.name] = fl.find_disks_fcunet(
         data, probe, model=model, pixel_size=size, mc_passes=cfg.evaluation.mc_passes,
-        **fl.hbn_strain.fcunet_options())
+        **{**fl.hbn_strain.fcunet_options(), **network_options})
 peaks_per_pattern = {method: {name: float(np.mean([len(bv.raw[i, j].data) for i in range(bv.Rshape[0])
                                                     for j in range(bv.Rshape[1])]))
                               for name, bv in by_probe.items()} for method, by_probe in bragg.items()}
@@ -242,6 +245,7 @@ numbers = {
     "exclude_rows": exclude_rows,
     "mc_passes": cfg.evaluation.mc_passes,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
+    "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }
 if simulated:

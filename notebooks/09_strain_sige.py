@@ -54,6 +54,8 @@ step_nm = 1.0  # probe step of the real data [nm] (the paper's 10 Å)
 rotation_deg = 0.0  # real data: angle of the layer normal on the detector, from qx towards qy [degrees]
 composition_path = None  # real data: Ge fraction per position (e.g. STEM-EELS), .npy of (Rx, Ry) or (Rx,)
 network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
+correlation_options = {}  # extra find_disks_correlation options (e.g. notebook 06's tuned "correlation_options")
+network_options = {}  # extra find_disks_fcunet peak options (e.g. notebook 06's tuned "network_options")
 
 # %%
 # Derive the sizes from the scale and load this scale's network, FCU-Net by default (≈ 3 s: Keras import).
@@ -165,7 +167,9 @@ print(f"data {patterns.shape}, {patterns.sum(axis=(2, 3)).mean():.3g} counts per
 #
 # Both finders with their defaults: correlation with the paper's sigmoid kernel and multicorr
 # refinement; FCU-Net predicts the structure-factor image (averaging `mc_passes` Monte-Carlo
-# dropout passes) and reads its maxima.
+# dropout passes) and reads its maxima. The parameters `correlation_options` and
+# `network_options` change the defaults, e.g. to the options notebook 06 tunes on validation
+# patterns.
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
 # `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
@@ -175,9 +179,10 @@ print(f"data {patterns.shape}, {patterns.sum(axis=(2, 3)).mean():.3g} counts per
 # Detect the disks with both methods (≈ 3 s at smoke; default, 2,000 patterns of 128²: ≈ 2–4 min
 # correlation and ≈ 3–5 min FCU-Net with 3 MC passes on 2 cores; the paper's 200 × 50: five times that).
 bragg = {
-    "correlation": fl.find_disks_correlation(dataset.data, dataset.probe, pixel_size=dataset.pixel_size),
+    "correlation": fl.find_disks_correlation(dataset.data, dataset.probe, pixel_size=dataset.pixel_size,
+                                             **correlation_options),
     "fcunet": fl.find_disks_fcunet(dataset.data, dataset.probe, model=model, pixel_size=dataset.pixel_size,
-                                   mc_passes=cfg.evaluation.mc_passes),
+                                   mc_passes=cfg.evaluation.mc_passes, **network_options),
 }
 peaks_per_pattern = {method: float(np.mean([len(bv.raw[i, j].data) for i in range(n_x) for j in range(n_y)]))
                      for method, bv in bragg.items()}
@@ -287,6 +292,7 @@ numbers = {
     "pattern_size": int(patterns.shape[-1]),
     "mc_passes": cfg.evaluation.mc_passes,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
+    "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }
 if simulated:

@@ -120,6 +120,21 @@ def test_tune_fcunet_peaks_predicts_once_and_drops_weak_false_peaks(scan):
         disks.tune_fcunet_peaks(scan.data[0], [true], scan.probe, model=model, pixel_size=PIXEL)
 
 
+def test_tuning_without_the_direct_beam_scores_the_diffracted_disks_only(scan):
+    true = scan.peaks[0, 0].copy()
+    true[:, 2] = 0.1
+    true[np.argmin(np.hypot(true[:, 0] - 32, true[:, 1] - 32)), 2] = 1.0  # the direct beam at the centre
+    model = _fixed_output_model(_gaussians((64, 64), true))
+    grid = {"minRelativeIntensity": (0.5,)}  # keeps the direct beam alone
+    kwargs = {"model": model, "pixel_size": PIXEL, "grid": grid}
+    with_beam = disks.tune_fcunet_peaks(scan.data[0], [true, true], scan.probe, **kwargs)
+    without = disks.tune_fcunet_peaks(scan.data[0], [true, true], scan.probe, direct_beam=False, **kwargs)
+    assert with_beam["score"] > 0.1 and without["score"] == 0.0
+    everything = disks.tune_correlation(scan.data[0], list(scan.peaks[0]), scan.probe, pixel_size=PIXEL,
+                                        grid={"kernel": ("flat",)}, direct_beam=False)
+    assert everything["score"] == pytest.approx(1.0)
+
+
 # --------------------------------------------------------------------------- #
 # FCU-Net path with fake models
 # --------------------------------------------------------------------------- #

@@ -179,3 +179,11 @@ def test_relative_to_truth_keeps_ssim_for_both_target_norms():
     np.testing.assert_allclose(evaluation.targets_like_model(targets, {}), targets, rtol=1e-6)
     with pytest.raises(ValueError, match="one prediction per target"):
         evaluation.relative_to_truth(predictions[:2], targets, card)
+
+
+def test_without_direct_beam_keeps_only_peaks_beyond_the_radius():
+    peaks = np.array([[32.0, 32.0, 9.0], [33.0, 32.0, 1.0], [32.0, 36.0, 2.0], [20.0, 44.0, 3.0]])
+    kept = metrics.without_direct_beam(peaks, (32, 32), pixel_size=0.0217)  # 0.05 Å⁻¹ = 2.30 px
+    assert kept.tolist() == [[32.0, 36.0, 2.0], [20.0, 44.0, 3.0]]
+    assert len(metrics.without_direct_beam(peaks, (32, 32), pixel_size=0.0217, radius=0.3)) == 1
+    assert metrics.without_direct_beam(np.zeros((0, 3)), (32, 32), pixel_size=0.0217).shape == (0, 3)

@@ -264,12 +264,14 @@ def with_background(cbed, probes, *, weight: float, q_l_px: float) -> np.ndarray
 # --------------------------------------------------------------------------- #
 # Detection and scores
 # --------------------------------------------------------------------------- #
-def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_PIXEL_SIZE, grid=None):
+def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_PIXEL_SIZE, grid=None,
+                              direct_beam=True):
     """:func:`fcunet_lib.disks.tune_correlation` over patterns with different probes.
 
     ``tune_correlation`` takes one probe; here it runs once per probe group
     and each combination's scores are averaged over all patterns (weighted by
     group size); the best mean wins (the first in grid order on ties).
+    ``direct_beam=False`` scores the diffracted disks only.
 
     Returns
     -------
@@ -278,18 +280,20 @@ def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_
         ``score`` (its mean eq. (1) accuracy) and ``trials``.
     """
     def tune(members_patterns, members_truth, probe):
-        return disks.tune_correlation(members_patterns, members_truth, probe, pixel_size=pixel_size, grid=grid)
+        return disks.tune_correlation(members_patterns, members_truth, probe, pixel_size=pixel_size, grid=grid,
+                                      direct_beam=direct_beam)
 
     return _tune_by_probe(tune, patterns, probes, truth, "Tuning correlation")
 
 
 def tune_network_by_probe(patterns, probes, truth, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, grid=None,
-                          mc_passes=1, network_label="FCU-Net"):
+                          mc_passes=1, network_label="FCU-Net", direct_beam=True):
     """:func:`fcunet_lib.disks.tune_fcunet_peaks` over patterns with different probes.
 
     The learned finder's peak options tuned like correlation's
     (:func:`tune_correlation_by_probe`): one prediction per pattern, every
-    combination of ``grid`` scored on all patterns, the best mean wins.
+    combination of ``grid`` scored on all patterns, the best mean wins;
+    ``direct_beam=False`` scores the diffracted disks only.
 
     Returns
     -------
@@ -299,7 +303,7 @@ def tune_network_by_probe(patterns, probes, truth, *, model, pixel_size=RECIPROC
     """
     def tune(members_patterns, members_truth, probe):
         return disks.tune_fcunet_peaks(members_patterns, members_truth, probe, model=model, pixel_size=pixel_size,
-                                       grid=grid, mc_passes=mc_passes, batch_size=8)
+                                       grid=grid, mc_passes=mc_passes, batch_size=8, direct_beam=direct_beam)
 
     return _tune_by_probe(tune, patterns, probes, truth, f"Tuning {network_label} peaks")
 
@@ -389,10 +393,8 @@ def accuracy(found, truth, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> float:
 
 def without_direct_beam(peaks, pattern_size: int, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> np.ndarray:
     """The peaks farther than the matching radius (0.05 Å⁻¹) from the pattern centre."""
-    peaks = metrics.as_peak_array(peaks)
     centre = pattern_size // 2
-    far = np.hypot(peaks[:, 0] - centre, peaks[:, 1] - centre) > metrics.PAPER_MATCH_RADIUS / pixel_size
-    return peaks[far]
+    return metrics.without_direct_beam(peaks, (centre, centre), pixel_size=pixel_size)
 
 
 def accuracy_by_zone(found, truth, zones, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> dict:
