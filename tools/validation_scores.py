@@ -83,7 +83,21 @@ def load_scored_model(path: Path):
     if not state_path.is_file():
         raise SystemExit(f"{path}: expected a shipped model with its card ({card_path.name}) or a "
                          f"run checkpoint with {state_path.name} beside it")
-    return keras.saving.load_model(path, compile=False), json.loads(state_path.read_text())
+    model = keras.saving.load_model(path, compile=False)
+    state = json.loads(state_path.read_text())  # a run's state has no architecture: read it off the model
+    return model, {**state, "architecture": architecture_of(model)}
+
+
+def architecture_of(model) -> dict:
+    """The card keys this tool reports, read off a built model's layers."""
+    from fcunet_lib import layers
+
+    architecture = {"output_activation": "rectified" if any(
+        isinstance(layer, layers.RectifiedOutput) for layer in model.layers) else "linear"}
+    paddings = {layer.padding for layer in model.layers if isinstance(layer, layers.ComplexConv2D)}
+    if paddings:
+        architecture["fourier_padding"] = "circular" if paddings == {"circular"} else "zeros"
+    return architecture
 
 
 def main(argv=None) -> int:
