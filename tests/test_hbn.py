@@ -324,3 +324,7 @@ def test_figure_draws_maps_and_failures():
     assert isinstance(figure, Figure)
     assert "simulated stand-in" in figure._suptitle.get_text()
     assert all("simulated stand-in" in sub._suptitle.get_text() for sub in figure.subfigs[1].subfigs)
+    assert figure.subfigs[1].subfigs[1]._suptitle.get_text().startswith("(c) FCU-Net")
+    spectral = plots_hbn.plot_fig4(patterns, outcomes, data_label="simulated stand-in",
+                                   network_label="U-Net (spectral)")
+    assert spectral.subfigs[1].subfigs[1]._suptitle.get_text().startswith("(c) U-Net (spectral)")

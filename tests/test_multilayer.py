@@ -276,3 +276,23 @@ def test_one_column_simulation_is_a_centred_011_pattern():
         disk = np.hypot(qx - 32 - g[0], qy - 32 - g[1]) <= 3
         centre = np.array([(pattern * disk * q).sum() / (pattern * disk).sum() for q in (qx, qy)])
         np.testing.assert_allclose(centre, 32 + g, atol=0.15)
+
+
+def test_fig3_names_the_network_behind_the_learned_finder():
+    from fcunet_lib.plots import strain as plots_strain
+
+    sample = multilayer.fig3_multilayer(4)
+    n_x, n_y = sample.n_positions, 2
+    outcome = {"e_xx": np.zeros((n_x, n_y)), "e_yy": np.zeros((n_x, n_y)), "profile_xx": np.zeros(n_x),
+               "profile_yy": np.zeros(n_x), "exx_rms": 0.1, "eyy_rms": 0.2, "error": None}
+    content = {"vbf": np.ones((n_x, n_y)), "examples": {0: np.ones((16, 16))},
+               "strain": {"correlation": outcome, "fcunet": outcome}}
+    texts = {}
+    for label in ("FCU-Net", "U-Net (spectral)"):
+        figure = plots_strain.plot_fig3(sample, {"on_zone": content}, n_y=n_y, network_label=label)
+        texts[label] = "\n".join(ax.get_title() for ax in figure.axes)
+    assert "U-Net (spectral) ε$_{xx}$ [%]" in texts["U-Net (spectral)"]
+    assert "U-Net (spectral): 0.10 %" in texts["U-Net (spectral)"]
+    assert "FCU-Net" not in texts["U-Net (spectral)"] and "FCU-Net ε$_{yy}$ [%]" in texts["FCU-Net"]
+    assert plots_strain.method_labels("U-Net")["fcunet"] == "U-Net"
+    assert plots_strain.method_labels()["correlation"] == "correlation"

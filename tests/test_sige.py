@@ -409,3 +409,11 @@ def test_fig5_draws_with_and_without_a_ground_truth():
                            expected_xx=expected, title="t", tag="simulated stand-in")
         assert isinstance(figure, Figure)
         figure.savefig(io.BytesIO(), format="png", dpi=30)  # the layout resolves
+    spectral = plot_fig5(x_nm=x_nm, y_nm=y_nm, maps={"vbf": np.ones((4, 2))}, examples=[example],
+                         strain={"correlation": outcome, "fcunet": outcome}, reference=reference,
+                         title="t", tag="simulated stand-in", network_label="U-Net (spectral)")
+    texts = [ax.get_title() for ax in spectral.axes] + [sub._suptitle.get_text() for sub in spectral.subfigs
+                                                        if sub._suptitle is not None]
+    assert any("(h) U-Net (spectral) strain maps" in text for text in texts)
+    assert any("(f1) U-Net (spectral): 0 peaks" in text for text in texts)
+    assert not any("FCU-Net" in text for text in texts)
