@@ -8,8 +8,8 @@ with the scale's Fourier padding), and for the FCU-Net with the other padding
 (``fcunet_other_padding``: what the padding costs), it measures inference
 patterns/s (plain, XLA-compiled, and under a ``mixed_bfloat16`` policy) and
 training samples/s, and relates the forward GFLOP/pattern to the machine's
-measured dense 3×3 convolution rate. Untrained
-weights: speed does not depend on them. Writes ``benchmarks/results/model.json``.
+measured dense 3×3 convolution rate. Untrained weights: speed does not depend
+on them. Writes ``benchmarks/results/model.json``.
 """
 
 from __future__ import annotations

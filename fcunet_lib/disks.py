@@ -394,12 +394,7 @@ def tune_correlation(
         :func:`find_disks_correlation`), ``score`` (its mean accuracy) and
         ``trials`` (list of ``(options, mean accuracy)`` in grid order).
     """
-    patterns = np.asarray(validation_patterns)
-    if patterns.ndim == 3:
-        patterns = patterns[None]
-    if patterns.ndim != 4:
-        raise ValueError(f"validation_patterns must be (n, Qx, Qy) or (Rx, Ry, Qx, Qy); got {patterns.shape}")
-    true_flat = _per_pattern(true_peaks, patterns.shape[0] * patterns.shape[1])
+    patterns, true_flat = _validation_set(validation_patterns, true_peaks)
     grid = dict(DEFAULT_CORRELATION_GRID if grid is None else grid)
     allowed = _CORRELATION_OPTIONS + ("kernel", "kernel_radii", "kernel_sigma")
     _checked_options(grid, allowed, "tune_correlation grid")
@@ -474,13 +469,8 @@ def tune_fcunet_peaks(
         ``score`` (its mean accuracy) and ``trials`` (list of
         ``(options, mean accuracy)`` in grid order).
     """
-    patterns = np.asarray(validation_patterns)
-    if patterns.ndim == 3:
-        patterns = patterns[None]
-    if patterns.ndim != 4:
-        raise ValueError(f"validation_patterns must be (n, Qx, Qy) or (Rx, Ry, Qx, Qy); got {patterns.shape}")
+    patterns, true_flat = _validation_set(validation_patterns, true_peaks)
     scan = _Scan(patterns)
-    true_flat = _per_pattern(true_peaks, patterns.shape[0] * patterns.shape[1])
     pixel_size = checks.reciprocal_pixel_size("pixel_size", pixel_size)
     batch_size = checks.positive_integer("batch_size", batch_size)
     grid = dict(DEFAULT_FCUNET_GRID if grid is None else grid)
@@ -495,7 +485,7 @@ def tune_fcunet_peaks(
     trials = []
     with _single_threaded_blas():
         for options in progress(combos, total=len(combos), desc="Tuning FCU-Net peaks", unit="trial"):
-            merged = {**defaults, **_checked_options(options, _MAXIMA_OPTIONS, "tune_fcunet_peaks grid")}
+            merged = {**defaults, **options}  # the grid's names and values were checked above
             scores = [_tuning_score(_fcunet_peaks_on_data(mean, std, merged, model_grid), truth, scan.qshape,
                                     pixel_size, match_radius, direct_beam)
                       for (mean, std), truth in zip(predictions, true_flat)]
@@ -504,16 +494,22 @@ def tune_fcunet_peaks(
     return {"best": dict(trials[best][0]), "score": trials[best][1], "trials": trials}
 
 
-def _per_pattern(true_peaks, n_patterns):
-    """The true peak arrays as a flat list, one per pattern (checked)."""
+def _validation_set(validation_patterns, true_peaks):
+    """The tuners' inputs checked: patterns as a 4D scan, true peaks as a flat list, one per pattern."""
+    patterns = np.asarray(validation_patterns)
+    if patterns.ndim == 3:
+        patterns = patterns[None]
+    if patterns.ndim != 4:
+        raise ValueError(f"validation_patterns must be (n, Qx, Qy) or (Rx, Ry, Qx, Qy); got {patterns.shape}")
     if isinstance(true_peaks, np.ndarray) and true_peaks.dtype == object:
         true_flat = list(true_peaks.reshape(-1))
     else:
         true_flat = list(true_peaks)
+    n_patterns = patterns.shape[0] * patterns.shape[1]
     if len(true_flat) != n_patterns:
         raise ValueError(f"need one true peak array per pattern: {n_patterns} patterns, "
                          f"{len(true_flat)} peak arrays")
-    return true_flat
+    return patterns, true_flat
 
 
 def _tuning_score(found, true, qshape, pixel_size, match_radius, direct_beam):

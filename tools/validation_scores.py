@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     import fcunet_lib as fl
     import fcunet_lib.plots.disks
     from compare_target_norms import prediction_summary
-    from fcunet_lib import evaluation, layers, models, training_run
+    from fcunet_lib import evaluation, models, training_run
 
     pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
     folder, _, validation = training_run.load_training_splits(args.scale, seed=args.seed)
@@ -138,10 +138,9 @@ def main(argv=None) -> int:
     scored = []
     for path in args.models:
         model, card = load_scored_model(path)
-        fourier = any(isinstance(layer, layers.ComplexConv2D) for layer in model.layers)
-        # a real network has no Fourier-domain convolutions to pad
-        scored.append((str(path), model, card, training_run.fourier_padding_of(card) if fourier else None))
-        if args.fourier_padding and fourier:
+        padding = architecture_of(model).get("fourier_padding")  # None: no Fourier-domain convolutions
+        scored.append((str(path), model, card, padding))
+        if args.fourier_padding and padding is not None:
             scored.append((f"{path} (fourier_padding={args.fourier_padding}, same weights)",
                            models.with_fourier_padding(model, args.fourier_padding), card,
                            args.fourier_padding))
