@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                     default=None, help="the networks' last step (default: the scale's)")
     tr.add_argument("--fourier-padding", choices=("zeros", "circular"), default=None,
                     help="FCU-Net only: padding of its Fourier-domain convolutions (default: the scale's)")
+    tr.add_argument("--correlation-skip", action="store_true",
+                    help="FCU-Net only: hand the head the pattern-probe cross-correlation map too")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")
@@ -148,7 +150,8 @@ def _cmd_train(args) -> int:
     card = train_and_ship(args.scale, args.model, seed=args.seed, verbose=args.verbose,
                           epochs=args.epochs, target_norm=args.target_norm,
                           output_activation=args.output_activation,
-                          fourier_padding=args.fourier_padding)
+                          fourier_padding=args.fourier_padding,
+                          correlation_skip=args.correlation_skip)
     print(json.dumps({k: card[k] for k in ("name", "sha256", "validation", "training_seconds")
                       if k in card}, indent=2))
     return 0

@@ -68,6 +68,17 @@ accuracy from 0.41 to 0.45, with no retraining. Trained with circular padding
 complex convolution runs on a copy of its input grown by the kernel's
 margin (``benchmarks/model.py`` times the FCU-Net with both paddings).
 
+Correlation skip
+----------------
+Peak finding on the cross-correlation of pattern and probe is what py4DSTEM's
+baseline does, and the Fourier layer's output is exactly that
+cross-correlation's spectrum. The authors' FCU-Net can only reach it through
+the complex U-Net, whose CReLUs and Fourier-domain max pooling do not pass a
+spectrum through unchanged. ``correlation_skip=True`` hands the real head the
+correlation map as a second input (one real channel, the inverse FFT of the
+Fourier layer's output), so the network starts from what correlation sees
+and the complex U-Net adds what multiple scattering hides from it.
+
 Two departures from the authors' head, both measured on 64 default-library
 patterns (``build/exp`` scripts, see the session notes): the output kernel
 starts at zero, and the real head has no dropout. With random output
@@ -253,6 +264,7 @@ def fcunet(
     real_width_factor=math.sqrt(2),
     output_activation="linear",
     fourier_padding="zeros",
+    correlation_skip=False,
     name="fcunet",
 ):
     """FCU-Net: a complex U-Net in the Fourier domain of the pattern.
@@ -275,6 +287,11 @@ def fcunet(
     fourier_padding : {"zeros", "circular"}
         Padding of the complex convolutions (see the module docstring,
         "Padding of the Fourier-domain convolutions").
+    correlation_skip : bool
+        Also hand the head the pattern–probe cross-correlation map itself (the
+        inverse FFT of the Fourier layer's output, one real channel) beside
+        the complex U-Net's output (see the module docstring, "Correlation
+        skip"). ``False`` is the authors' network.
     name : str
         Model name.
 
@@ -284,13 +301,15 @@ def fcunet(
         Inputs ``cbed`` and ``probe`` ``[N, N, 1]``, output ``[N, N, 1]``.
     """
     _check_config(input_size, base_filters, levels, convs_per_block, dropout, max_filters)
+    if not isinstance(correlation_skip, bool):
+        raise ValueError(f"correlation_skip must be True or False; got {correlation_skip!r}")
     _check_width_factor(real_width_factor)
     _check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
     _check_choice("fourier_padding", fourier_padding, FOURIER_PADDINGS)
     padding = _COMPLEX_PADDING[fourier_padding]
     cbed, probe = _inputs(input_size)
-    x = fl_layers.FourierCorrelation(name="fourier")([cbed, probe])
-    x = keras.layers.BatchNormalization(name="input_bn")(x)
+    spectrum = fl_layers.FourierCorrelation(name="fourier")([cbed, probe])
+    x = keras.layers.BatchNormalization(name="input_bn")(spectrum)
     widths = _complex_widths(base_filters, levels, max_filters)
     x = _unet_skeleton(
         x,
@@ -303,6 +322,9 @@ def fcunet(
         concat=_complex_concat,
     )
     x = fl_layers.InverseFourier(name="inverse_fourier")(x)
+    if correlation_skip:
+        correlation = fl_layers.InverseFourier(name="correlation_map")(spectrum)
+        x = keras.layers.Concatenate(name="correlation_skip")([x, correlation])
     head_width = _real_widths(base_filters, 0, max_filters, real_width_factor)[0]
     out = _head(x, head_width, convs_per_block, output_activation)
     return keras.Model([cbed, probe], out, name=name)

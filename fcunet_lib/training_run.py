@@ -21,7 +21,7 @@ from . import config
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
            "require_models", "load_scale_models", "load_training_splits", "score_run",
            "architecture", "output_activation_of", "scale_fourier_padding",
-           "network_options", "fourier_padding_of"]
+           "network_options", "fourier_padding_of", "correlation_skip_of"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -94,13 +94,14 @@ def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
 
 
 def architecture(scale: str, *, output_activation: str | None = None,
-                 fourier_padding: str | None = None) -> dict:
+                 fourier_padding: str | None = None, correlation_skip: bool = False) -> dict:
     """Builder options of a scale (:func:`fcunet_lib.models.model_config`),
     ``output_activation`` overriding the scale's.
 
-    ``fourier_padding`` (FCU-Net only) enters the options only when it is not
-    the builders' default ``"zeros"``, so the options, and the run folders
-    keyed by them, of every network trained before it existed stay the same.
+    ``fourier_padding`` and ``correlation_skip`` (FCU-Net only) enter the
+    options only when they are not the builders' defaults (``"zeros"``,
+    ``False``), so the options, and the run folders keyed by them, of every
+    network trained before they existed stay the same.
     """
     from . import models
 
@@ -116,6 +117,8 @@ def architecture(scale: str, *, output_activation: str | None = None,
                              f"{', '.join(models.FOURIER_PADDINGS)}")
         if fourier_padding != "zeros":
             options["fourier_padding"] = fourier_padding
+    if correlation_skip:
+        options["correlation_skip"] = True
     return options
 
 
@@ -145,13 +148,19 @@ def fourier_padding_of(card: dict) -> str:
     return card.get("architecture", {}).get("fourier_padding", "zeros")
 
 
+def correlation_skip_of(card: dict) -> bool:
+    """Whether a model card's FCU-Net has the correlation skip; ``False`` unless it says so."""
+    return bool(card.get("architecture", {}).get("correlation_skip", False))
+
+
 def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *,
                   target_norm: str | None = None, output_activation: str | None = None,
-                  fourier_padding: str | None = None) -> str:
+                  fourier_padding: str | None = None, correlation_skip: bool = False) -> str:
     """The exact command that reproduces a shipped model: ``--epochs``,
     ``--target-norm``, ``--output-activation`` and ``--fourier-padding`` only
     where they differ from the scale's (the last, for FCU-Net, from
-    :func:`scale_fourier_padding`; ``None`` means the scale's)."""
+    :func:`scale_fourier_padding`; ``None`` means the scale's), and
+    ``--correlation-skip`` when it is on."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
     if epochs is not None and epochs != cfg.training.epochs:
@@ -162,6 +171,8 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
         command += f" --output-activation {output_activation}"
     if fourier_padding is not None and fourier_padding != (scale_fourier_padding(cfg.name, name) or "zeros"):
         command += f" --fourier-padding {fourier_padding}"
+    if correlation_skip:
+        command += " --correlation-skip"
     return command
 
 
@@ -183,7 +194,8 @@ def run_folder(scale: str, name: str, seed: int, library_folder: Path,
 def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                    stop_after_epoch: int | None = None, fresh: bool = False,
                    epochs: int | None = None, target_norm: str | None = None,
-                   output_activation: str | None = None, fourier_padding: str | None = None) -> dict:
+                   output_activation: str | None = None, fourier_padding: str | None = None,
+                   correlation_skip: bool = False) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -214,6 +226,9 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         FCU-Net only: padding of its Fourier-domain convolutions
         (:data:`fcunet_lib.models.FOURIER_PADDINGS`; default the scale's,
         :func:`scale_fourier_padding`).
+    correlation_skip : bool
+        FCU-Net only: hand its head the cross-correlation map too
+        (:func:`fcunet_lib.models.fcunet`).
 
     Returns
     -------
@@ -228,10 +243,13 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     if fourier_padding not in (None, "zeros") and name != "fcunet":
         raise ValueError(f"fourier_padding applies to fcunet only (the {name} has no Fourier-domain "
                          "convolutions)")
+    if correlation_skip and name != "fcunet":
+        raise ValueError(f"correlation_skip applies to fcunet only (the {name} has no Fourier layer)")
     folder, train_data, validation = load_training_splits(cfg.name, seed=seed)
     if fourier_padding is None:
         fourier_padding = scale_fourier_padding(cfg.name, name)
-    network = architecture(cfg.name, output_activation=output_activation, fourier_padding=fourier_padding)
+    network = architecture(cfg.name, output_activation=output_activation, fourier_padding=fourier_padding,
+                           correlation_skip=correlation_skip)
     options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm)
     run = run_folder(cfg.name, name, seed, folder, network)
     if fresh and run.exists():
@@ -302,7 +320,8 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         "command": train_command(scale, name, seed, state["options"]["epochs"],
                                  target_norm=state["options"]["target_norm"],
                                  output_activation=network["output_activation"],
-                                 fourier_padding=network.get("fourier_padding")),
+                                 fourier_padding=network.get("fourier_padding"),
+                                 correlation_skip=network.get("correlation_skip", False)),
         "seed": seed,
         "scale": scale,
         "options": state["options"],

@@ -210,6 +210,33 @@ def test_circular_fourier_padding_builds_round_trips_and_swaps_with_the_same_wei
         models.build_model("fcunet", input_size=64, fourier_padding="reflect", **TINY)
 
 
+def test_correlation_skip_hands_the_head_the_pattern_probe_cross_correlation(tmp_path):
+    size, shift = 64, (5, -3)
+    model = _random_output_kernel(models.build_model(
+        "fcunet", input_size=size, fourier_padding="circular", correlation_skip=True, **TINY))
+    head_input = model.get_layer("correlation_skip")
+    assert len(head_input.input) == 2 and head_input.output.shape[-1] == TINY["base_filters"] + 1
+    yy, xx = np.mgrid[:size, :size] - size // 2
+    probe = (np.hypot(yy, xx) < 4).astype("float32")
+    pattern = np.roll(probe, shift, axis=(0, 1)) + 0.5 * np.roll(probe, (-12, 9), axis=(0, 1))
+    batch = [pattern[None, ..., None], probe[None, ..., None]]
+    correlation = keras.Model(model.inputs, model.get_layer("correlation_map").output)
+    found = np.asarray(correlation.predict(batch, verbose=0))[0, ..., 0]
+    # circular cross-correlation, written out: sum_x pattern[x] probe[x - k], centred at N//2
+    expected = np.real(np.fft.ifft2(np.fft.fft2(pattern) * np.conj(np.fft.fft2(probe))))
+    expected = np.roll(expected, (size // 2, size // 2), axis=(0, 1))
+    assert np.unravel_index(found.argmax(), found.shape) == (size // 2 + shift[0], size // 2 + shift[1])
+    np.testing.assert_allclose(found / found.max(), expected / expected.max(), atol=1e-5)
+    path = tmp_path / "skip.keras"
+    model.save(path)
+    np.testing.assert_array_equal(keras.saving.load_model(path).predict(batch, verbose=0),
+                                  model.predict(batch, verbose=0))
+    assert "correlation_map" not in {layer.name for layer in
+                                     models.build_model("fcunet", input_size=size, **TINY).layers}
+    with pytest.raises(ValueError, match="correlation_skip must be True or False"):
+        models.build_model("fcunet", input_size=size, correlation_skip="yes", **TINY)
+
+
 def test_forward_flops_counts_convolutions():
     inputs = keras.Input((16, 16, 3))
     out = keras.layers.Conv2D(5, 3, padding="same")(inputs)

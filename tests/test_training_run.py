@@ -101,6 +101,27 @@ def test_circular_fourier_padding_is_named_and_keys_its_own_run():
         training_run.train_and_ship("smoke", "unet", fourier_padding="circular")
 
 
+def test_the_correlation_skip_is_named_keys_its_own_run_and_is_fcunets_only():
+    from fcunet_lib import cli
+
+    default = training_run.network_options("default", "fcunet")
+    assert "correlation_skip" not in default  # run folders of the networks without it unchanged
+    skip = training_run.architecture("default", fourier_padding=default.get("fourier_padding"),
+                                     correlation_skip=True)
+    assert skip == {**default, "correlation_skip": True}
+    library = Path("library-x")
+    assert (training_run.run_folder("default", "fcunet", 0, library, skip)
+            != training_run.run_folder("default", "fcunet", 0, library, default))
+    assert training_run.correlation_skip_of({"architecture": default}) is False
+    assert training_run.correlation_skip_of({"architecture": skip}) is True
+    assert training_run.train_command("default", "fcunet", 0, correlation_skip=True) == (
+        "fcunet train --scale default --model fcunet --seed 0 --correlation-skip")
+    args = cli.build_parser().parse_args(["train", "--model", "fcunet", "--correlation-skip"])
+    assert args.correlation_skip is True
+    with pytest.raises(ValueError, match="correlation_skip applies to fcunet only"):
+        training_run.train_and_ship("smoke", "unet", correlation_skip=True)
+
+
 @pytest.mark.parametrize("scale", config.SCALE_NAMES)
 def test_the_command_names_a_fourier_padding_only_when_it_is_not_the_scales(scale):
     from fcunet_lib import models
