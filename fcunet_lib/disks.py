@@ -518,14 +518,7 @@ def _tuning_score(found, true, qshape, pixel_size, match_radius, direct_beam):
         centre = (qshape[0] // 2, qshape[1] // 2)
         found, true = (metrics.without_direct_beam(peaks, centre, pixel_size=pixel_size, radius=match_radius)
                        for peaks in (found, true))
-    return _accuracy_or_zero(found, true, pixel_size, match_radius)
-
-
-def _accuracy_or_zero(found, true, pixel_size, match_radius):
-    found = metrics.as_peak_array(found)
-    if len(found) and found[:, 2].sum() <= 0:
-        return 0.0
-    return metrics.intensity_weighted_accuracy(found, true, pixel_size=pixel_size, match_radius=match_radius)
+    return metrics.pattern_accuracy(found, true, pixel_size=pixel_size, match_radius=match_radius)
 
 
 # --------------------------------------------------------------------------- #

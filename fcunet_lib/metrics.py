@@ -52,6 +52,7 @@ __all__ = [
     "mean_ssim",
     "match_peaks",
     "intensity_weighted_accuracy",
+    "pattern_accuracy",
     "as_peak_array",
     "without_direct_beam",
 ]
@@ -288,6 +289,33 @@ def intensity_weighted_accuracy(
         "true_index": true_index,
     }
     return float(accuracy), terms
+
+
+def pattern_accuracy(found_peaks, true_peaks, *, pixel_size, match_radius=PAPER_MATCH_RADIUS):
+    """Eq. (1) accuracy of one pattern's found peaks, 0 when they carry no intensity.
+
+    :func:`intensity_weighted_accuracy` rejects a non-empty set whose
+    intensities sum to zero (its terms are undefined); a peak finder that
+    reports only zero-intensity maxima has found nothing, so it scores 0 here.
+
+    Parameters
+    ----------
+    found_peaks, true_peaks : peak array
+        As :func:`intensity_weighted_accuracy`.
+    pixel_size : float
+        Reciprocal pixel size [1/Å].
+    match_radius : float
+        Largest distance of a matched pair [1/Å].
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1].
+    """
+    found = as_peak_array(found_peaks)
+    if len(found) and not found[:, 2].sum() > 0:
+        return 0.0
+    return intensity_weighted_accuracy(found, true_peaks, pixel_size=pixel_size, match_radius=match_radius)
 
 
 def _share(peaks, selected):

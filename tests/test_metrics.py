@@ -87,6 +87,20 @@ def test_empty_sets():
     assert metrics.intensity_weighted_accuracy(TRUE, empty, pixel_size=PIXEL) == 0.0
 
 
+def test_pattern_accuracy_scores_zero_intensity_finds_as_nothing_found():
+    zero = _peaks((32, 32, 0.0), (44, 32, 0.0))
+    with pytest.raises(ValueError):
+        metrics.intensity_weighted_accuracy(zero, TRUE, pixel_size=PIXEL)
+    assert metrics.pattern_accuracy(zero, TRUE, pixel_size=PIXEL) == 0.0
+    half = _peaks((32, 32, 10.0), (44, 32, 4.0))
+    assert metrics.pattern_accuracy(half, TRUE, pixel_size=PIXEL) == pytest.approx(
+        metrics.intensity_weighted_accuracy(half, TRUE, pixel_size=PIXEL))
+    # a radius below the 2 px offset turns the match into a miss and a false peak
+    off = _peaks((34, 32, 10.0))
+    assert metrics.pattern_accuracy(off, TRUE[:1], pixel_size=PIXEL) == 1.0
+    assert metrics.pattern_accuracy(off, TRUE[:1], pixel_size=PIXEL, match_radius=0.03) == 0.0
+
+
 def test_accepts_structured_arrays_and_point_lists():
     structured = np.zeros(len(TRUE), [("qx", float), ("qy", float), ("intensity", float)])
     structured["qx"], structured["qy"], structured["intensity"] = TRUE.T

@@ -384,11 +384,9 @@ def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_pass
 
 
 def accuracy(found, truth, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> float:
-    """Eq. (1) accuracy of one pattern; 0 when the found peaks carry no intensity."""
-    found = metrics.as_peak_array(found)
-    if len(found) and not found[:, 2].sum() > 0:
-        return 0.0
-    return metrics.intensity_weighted_accuracy(found, truth, pixel_size=pixel_size)
+    """Eq. (1) accuracy of one pattern at the library's pixel size
+    (:func:`fcunet_lib.metrics.pattern_accuracy`)."""
+    return metrics.pattern_accuracy(found, truth, pixel_size=pixel_size)
 
 
 def without_direct_beam(peaks, pattern_size: int, *, pixel_size=RECIPROCAL_PIXEL_SIZE) -> np.ndarray:
