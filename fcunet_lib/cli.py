@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                     default=None, help="the networks' last step (default: the scale's)")
     tr.add_argument("--fourier-padding", choices=("zeros", "circular"), default=None,
                     help="FCU-Net only: padding of its Fourier-domain convolutions (default: the scale's)")
-    tr.add_argument("--correlation-skip", action="store_true",
-                    help="FCU-Net only: hand the head the pattern-probe cross-correlation map too")
+    tr.add_argument("--correlation-skip", action=argparse.BooleanOptionalAction, default=None,
+                    help="FCU-Net only: hand the head the pattern-probe cross-correlation map too "
+                         "(default: the scale's)")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")

@@ -274,6 +274,10 @@ class TrainingSettings:
         :data:`fcunet_lib.models.FOURIER_PADDINGS` (``"zeros"``, the
         authors'; ``"circular"`` wraps it as the periodic discrete spectrum
         it is, see :mod:`fcunet_lib.models`). The two real networks ignore it.
+    correlation_skip : bool
+        Whether FCU-Net's head also sees the pattern–probe cross-correlation
+        map (``False``, the authors' network; see :mod:`fcunet_lib.models`,
+        "Correlation skip"). The two real networks ignore it.
     """
 
     base_filters: int
@@ -287,6 +291,7 @@ class TrainingSettings:
     target_norm: str = "global"
     output_activation: str = "linear"
     fourier_padding: str = "zeros"
+    correlation_skip: bool = False
 
 
 @dataclass(frozen=True)

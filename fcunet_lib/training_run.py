@@ -21,7 +21,8 @@ from . import config
 __all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
            "require_models", "load_scale_models", "load_training_splits", "score_run",
            "architecture", "output_activation_of", "scale_fourier_padding",
-           "network_options", "fourier_padding_of", "correlation_skip_of"]
+           "network_options", "fourier_padding_of", "correlation_skip_of",
+           "scale_correlation_skip"]
 
 
 def scale_models_dir(scale: str) -> Path:
@@ -128,6 +129,13 @@ def output_activation_of(card: dict) -> str:
     return card.get("architecture", {}).get("output_activation", "linear")
 
 
+def scale_correlation_skip(scale: str, name: str) -> bool:
+    """Whether a scale trains network ``name`` with the correlation skip:
+    :attr:`fcunet_lib.config.TrainingSettings.correlation_skip` for FCU-Net,
+    ``False`` for the two real networks (they have no Fourier layer)."""
+    return bool(config.get_scale(scale).training.correlation_skip) if name == "fcunet" else False
+
+
 def scale_fourier_padding(scale: str, name: str) -> str | None:
     """The Fourier-domain padding a scale trains network ``name`` with:
     :attr:`fcunet_lib.config.TrainingSettings.fourier_padding` for FCU-Net,
@@ -138,9 +146,11 @@ def scale_fourier_padding(scale: str, name: str) -> str | None:
 
 def network_options(scale: str, name: str) -> dict:
     """Builder options network ``name`` trains with at a scale (the scale's
-    :func:`architecture` with its :func:`scale_fourier_padding`): what
-    ``fcunet train`` builds, and what benchmarks should time."""
-    return architecture(scale, fourier_padding=scale_fourier_padding(scale, name))
+    :func:`architecture` with its :func:`scale_fourier_padding` and
+    :func:`scale_correlation_skip`): what ``fcunet train`` builds, and what
+    benchmarks should time."""
+    return architecture(scale, fourier_padding=scale_fourier_padding(scale, name),
+                        correlation_skip=scale_correlation_skip(scale, name))
 
 
 def fourier_padding_of(card: dict) -> str:
@@ -155,12 +165,13 @@ def correlation_skip_of(card: dict) -> bool:
 
 def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *,
                   target_norm: str | None = None, output_activation: str | None = None,
-                  fourier_padding: str | None = None, correlation_skip: bool = False) -> str:
+                  fourier_padding: str | None = None, correlation_skip: bool | None = None) -> str:
     """The exact command that reproduces a shipped model: ``--epochs``,
     ``--target-norm``, ``--output-activation`` and ``--fourier-padding`` only
     where they differ from the scale's (the last, for FCU-Net, from
     :func:`scale_fourier_padding`; ``None`` means the scale's), and
-    ``--correlation-skip`` when it is on."""
+    ``--correlation-skip`` / ``--no-correlation-skip`` where it differs from
+    :func:`scale_correlation_skip` (``None`` means the scale's)."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
     if epochs is not None and epochs != cfg.training.epochs:
@@ -171,8 +182,8 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
         command += f" --output-activation {output_activation}"
     if fourier_padding is not None and fourier_padding != (scale_fourier_padding(cfg.name, name) or "zeros"):
         command += f" --fourier-padding {fourier_padding}"
-    if correlation_skip:
-        command += " --correlation-skip"
+    if correlation_skip is not None and bool(correlation_skip) != scale_correlation_skip(cfg.name, name):
+        command += " --correlation-skip" if correlation_skip else " --no-correlation-skip"
     return command
 
 
@@ -195,7 +206,7 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                    stop_after_epoch: int | None = None, fresh: bool = False,
                    epochs: int | None = None, target_norm: str | None = None,
                    output_activation: str | None = None, fourier_padding: str | None = None,
-                   correlation_skip: bool = False) -> dict:
+                   correlation_skip: bool | None = None) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -226,9 +237,10 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         FCU-Net only: padding of its Fourier-domain convolutions
         (:data:`fcunet_lib.models.FOURIER_PADDINGS`; default the scale's,
         :func:`scale_fourier_padding`).
-    correlation_skip : bool
+    correlation_skip : bool, optional
         FCU-Net only: hand its head the cross-correlation map too
-        (:func:`fcunet_lib.models.fcunet`).
+        (:func:`fcunet_lib.models.fcunet`; default the scale's,
+        :func:`scale_correlation_skip`).
 
     Returns
     -------
@@ -248,6 +260,8 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     folder, train_data, validation = load_training_splits(cfg.name, seed=seed)
     if fourier_padding is None:
         fourier_padding = scale_fourier_padding(cfg.name, name)
+    if correlation_skip is None:
+        correlation_skip = scale_correlation_skip(cfg.name, name)
     network = architecture(cfg.name, output_activation=output_activation, fourier_padding=fourier_padding,
                            correlation_skip=correlation_skip)
     options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm)

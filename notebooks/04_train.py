@@ -169,8 +169,9 @@ for arch in archs:
     card = cards[arch["name"]]
     output = fl.training_run.output_activation_of(card)  # the card's own, maybe not the scale's
     padding = fl.training_run.fourier_padding_of(card)
+    skip = fl.training_run.correlation_skip_of(card)
     assert {**card["architecture"], "output_activation": output} == fl.training_run.architecture(
-        scale, output_activation=output, fourier_padding=padding), arch["name"]
+        scale, output_activation=output, fourier_padding=padding, correlation_skip=skip), arch["name"]
     assert card["parameters"] == arch["parameters"], arch["name"]
     assert [level["size"] for level in arch["levels"]] == [
         cfg.simulation.pattern_size // 2**level for level in range(cfg.training.levels + 1)]

@@ -104,22 +104,37 @@ def test_circular_fourier_padding_is_named_and_keys_its_own_run():
 def test_the_correlation_skip_is_named_keys_its_own_run_and_is_fcunets_only():
     from fcunet_lib import cli
 
-    default = training_run.network_options("default", "fcunet")
+    default = training_run.architecture("default", fourier_padding="circular")
     assert "correlation_skip" not in default  # run folders of the networks without it unchanged
-    skip = training_run.architecture("default", fourier_padding=default.get("fourier_padding"),
-                                     correlation_skip=True)
+    assert training_run.architecture("default", fourier_padding="circular",
+                                     correlation_skip=False) == default
+    skip = training_run.architecture("default", fourier_padding="circular", correlation_skip=True)
     assert skip == {**default, "correlation_skip": True}
     library = Path("library-x")
     assert (training_run.run_folder("default", "fcunet", 0, library, skip)
             != training_run.run_folder("default", "fcunet", 0, library, default))
     assert training_run.correlation_skip_of({"architecture": default}) is False
     assert training_run.correlation_skip_of({"architecture": skip}) is True
-    assert training_run.train_command("default", "fcunet", 0, correlation_skip=True) == (
-        "fcunet train --scale default --model fcunet --seed 0 --correlation-skip")
-    args = cli.build_parser().parse_args(["train", "--model", "fcunet", "--correlation-skip"])
-    assert args.correlation_skip is True
+    parse = cli.build_parser().parse_args
+    assert parse(["train", "--model", "fcunet", "--correlation-skip"]).correlation_skip is True
+    assert parse(["train", "--model", "fcunet", "--no-correlation-skip"]).correlation_skip is False
+    assert parse(["train", "--model", "fcunet"]).correlation_skip is None  # the scale's
     with pytest.raises(ValueError, match="correlation_skip applies to fcunet only"):
         training_run.train_and_ship("smoke", "unet", correlation_skip=True)
+
+
+@pytest.mark.parametrize("scale", config.SCALE_NAMES)
+def test_the_command_names_the_correlation_skip_only_when_it_is_not_the_scales(scale):
+    skip = config.get_scale(scale).training.correlation_skip
+    assert training_run.scale_correlation_skip(scale, "fcunet") is skip
+    assert training_run.scale_correlation_skip(scale, "unet") is False
+    assert training_run.network_options(scale, "fcunet").get("correlation_skip", False) is skip
+    assert "correlation_skip" not in training_run.network_options(scale, "spectral_unet")
+    base = f"fcunet train --scale {scale} --model fcunet --seed 0"
+    assert training_run.train_command(scale, "fcunet", 0) == base
+    assert training_run.train_command(scale, "fcunet", 0, correlation_skip=skip) == base
+    other = "--no-correlation-skip" if skip else "--correlation-skip"
+    assert training_run.train_command(scale, "fcunet", 0, correlation_skip=not skip) == f"{base} {other}"
 
 
 @pytest.mark.parametrize("scale", config.SCALE_NAMES)

@@ -48,12 +48,14 @@ def main(argv=None) -> int:
         check_same_plan({args.model: shipped}, library_folder)
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    # the card's own target normalisation, output and Fourier padding, which may not be the scale's today
+    # the card's own target normalisation, output, Fourier padding and correlation skip, which may
+    # not be the scale's today
     options = training_run.train_options(cfg.name, seed=args.seed,
                                          target_norm=evaluation.target_norm_of(shipped))
     network = training_run.architecture(
         cfg.name, output_activation=training_run.output_activation_of(shipped),
-        fourier_padding=training_run.fourier_padding_of(shipped))
+        fourier_padding=training_run.fourier_padding_of(shipped),
+        correlation_skip=training_run.correlation_skip_of(shipped))
     run = (ROOT / "build" / "retrain"
            / training_run.run_folder(cfg.name, args.model, args.seed, library_folder, network).name)
     state = train.train(lambda: models.build_model(args.model, **network), train_data,
