@@ -7,7 +7,8 @@ trains it (:func:`fcunet_lib.training_run.network_options`, so the FCU-Net
 with the scale's Fourier padding), and for the FCU-Net with the other padding
 (``fcunet_other_padding``: what the padding costs), it measures inference
 patterns/s (plain, XLA-compiled, and under a ``mixed_bfloat16`` policy) and
-training samples/s, and relates the forward GFLOP/pattern to the machine's
+training samples/s (float32 and ``mixed_bfloat16``: what ``fcunet train``'s
+mixed-precision option would buy against the 45-minute budget), and relates the forward GFLOP/pattern to the machine's
 measured dense 3×3 convolution rate. Untrained weights: speed does not depend
 on them. Writes ``benchmarks/results/model.json``.
 """
@@ -81,6 +82,9 @@ def measure_model(name: str, config: dict, *, batch: int, repeats: int) -> dict:
         bf16 = models.build_model(name, **config)
         seconds = _best_seconds(lambda: bf16.predict_on_batch(inputs), repeats)
         result["inference_bf16_patterns_per_s"] = batch / seconds
+        bf16.compile(optimizer="adam", loss="mse")
+        seconds = _best_seconds(lambda: bf16.train_on_batch(inputs, target), repeats)
+        result["training_bf16_samples_per_s"] = batch / seconds
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return result
@@ -107,7 +111,9 @@ def main(argv=None) -> int:
     # every network as the scale trains it, and the FCU-Net with the other padding beside it
     variants = [(name, name, training_run.network_options(args.scale, name)) for name in models.MODEL_NAMES]
     variants.append(("fcunet_other_padding", "fcunet",
-                     training_run.architecture(args.scale, fourier_padding=other_padding)))
+                     training_run.architecture(
+                         args.scale, fourier_padding=other_padding,
+                         correlation_skip=training_run.scale_correlation_skip(args.scale, "fcunet"))))
     for label, name, options in variants:
         record["models"][label] = measure_model(name, options, batch=args.batch,
                                                 repeats=args.repeats)
