@@ -70,7 +70,6 @@ import fcunet_lib.training_run  # not among fl's lazily loaded modules
 
 cfg = fl.config.get_scale(scale)
 models_folder = fl.training_run.scale_models_dir(scale)
-architecture = fl.models.model_config(scale)
 print(cfg.training)
 print("models folder:", models_folder)
 
@@ -84,8 +83,10 @@ print("models folder:", models_folder)
 # twice the arithmetic of a real U-Net with the same number of parameters.
 
 # %%
-# Build the three untrained networks and read their structure (≈ 5 s; no training).
-archs = [fl.plots.training.architecture_summary(fl.models.build_model(name, **architecture))
+# Build the three untrained networks as the scale trains them and read their structure (≈ 5 s;
+# no training).
+archs = [fl.plots.training.architecture_summary(
+             fl.models.build_model(name, **fl.training_run.network_options(scale, name)))
          for name in fl.models.MODEL_NAMES]
 for arch in archs:
     widths = " → ".join(f"{level['width']}@{level['size']}²" for level in arch["levels"])
