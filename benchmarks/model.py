@@ -111,9 +111,7 @@ def main(argv=None) -> int:
     # every network as the scale trains it, and the FCU-Net with the other padding beside it
     variants = [(name, name, training_run.network_options(args.scale, name)) for name in models.MODEL_NAMES]
     variants.append(("fcunet_other_padding", "fcunet",
-                     training_run.architecture(
-                         args.scale, fourier_padding=other_padding,
-                         correlation_skip=training_run.scale_correlation_skip(args.scale, "fcunet"))))
+                     {**training_run.network_options(args.scale, "fcunet"), "fourier_padding": other_padding}))
     for label, name, options in variants:
         record["models"][label] = measure_model(name, options, batch=args.batch,
                                                 repeats=args.repeats)
