@@ -306,6 +306,10 @@ class EvaluationSettings:
         Probe positions of the simulated strain scans (Figs. 3–5).
     mc_passes : int
         Monte-Carlo dropout passes averaged at inference.
+    symmetry_frames : int
+        Symmetry frames of each pattern (1, 2, 4 or 8: mirrored and rotated
+        copies about its centre) the learned finder averages its prediction
+        over (:mod:`fcunet_lib.symmetry`); 1 is the network alone.
     multilayer_model : str
         How Fig. 3's multilayer is simulated: ``"column"`` (every probe
         position a bulk crystal, :mod:`fcunet_lib.multilayer`) or
@@ -317,8 +321,12 @@ class EvaluationSettings:
     scan_shape: tuple[int, int]
     mc_passes: int
     multilayer_model: str = "column"
+    symmetry_frames: int = 1
 
     def __post_init__(self):
+        from fcunet_lib.symmetry import check_frame_count
+
+        check_frame_count(self.symmetry_frames)
         if self.multilayer_model not in MULTILAYER_MODELS:
             raise ValueError(f"multilayer_model must be one of {MULTILAYER_MODELS}; got {self.multilayer_model!r}")
 
@@ -400,7 +408,7 @@ _PRESETS: dict[str, Scale] = {
             # (models/checks/validation_scores_correlation_skip.json)
             correlation_skip=True,
         ),
-        evaluation=EvaluationSettings(test_patterns=300, scan_shape=(20, 20), mc_passes=3),
+        evaluation=EvaluationSettings(test_patterns=300, scan_shape=(20, 20), mc_passes=3, symmetry_frames=4),
     ),
     "full": Scale(
         name="full",
@@ -429,7 +437,7 @@ _PRESETS: dict[str, Scale] = {
             fourier_padding="circular", correlation_skip=True,
         ),
         evaluation=EvaluationSettings(test_patterns=1000, scan_shape=(50, 50), mc_passes=5,
-                                      multilayer_model="supercell"),
+                                      multilayer_model="supercell", symmetry_frames=4),
     ),
     "paper": Scale(
         name="paper",

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from fcunet_lib import checks, metrics
+from fcunet_lib import checks, metrics, symmetry
 from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
 from fcunet_lib.progress import progress
 
@@ -138,6 +138,7 @@ def find_disks_fcunet(
     batch_size=32,
     mc_passes=1,
     mc_seed=0,
+    symmetry_frames=1,
     **peak_options,
 ):
     """Find Bragg disks with FCU-Net (or any pattern → structure-factor model).
@@ -179,6 +180,12 @@ def find_disks_fcunet(
     mc_seed : int
         Seed of the dropout masks: the same seed gives the same peaks
         (:func:`fcunet_lib.models.seed_mc_dropout`).
+    symmetry_frames : {1, 2, 4, 8}
+        Predict each pattern (with its probe) in this many symmetry frames
+        about its centre — mirrored and rotated copies, each prediction mapped
+        back — and average them (:mod:`fcunet_lib.symmetry`); 1 is the network
+        alone. Costs ``mc_passes × symmetry_frames`` predictions per pattern;
+        ``intensity_std`` is then the spread over all of them.
     **peak_options
         ``get_maxima_2D`` options in pixels of the model grid (``subpixel``
         also takes ``"gaussian"``, the default); defaults from
@@ -191,7 +198,8 @@ def find_disks_fcunet(
         (predicted structure-factor amplitude in model units: the height of a
         Gaussian through the 3×3 pixels at the maximum, as the targets' spots
         are rendered) and
-        ``intensity_std`` (its MC-dropout spread; 0 for one pass).
+        ``intensity_std`` (its spread over the MC-dropout passes and symmetry
+        frames; 0 for one pass in one frame).
 
     Raises
     ------
@@ -207,7 +215,8 @@ def find_disks_fcunet(
                                                       peak_options, "find_disks_fcunet")
     vectors = _new_vectors(scan, _FCUNET_DTYPE)
     for rx, ry, mean, std in _fcunet_predictions(scan, model, grid, probe_model, mc_passes=mc_passes,
-                                                 mc_seed=mc_seed, batch_size=batch_size):
+                                                 mc_seed=mc_seed, symmetry_frames=symmetry_frames,
+                                                 batch_size=batch_size):
         with _single_threaded_blas():
             for i in range(len(mean)):
                 vectors[rx[i], ry[i]].add(_fcunet_peaks_on_data(mean[i], std[i], options, grid))
@@ -426,6 +435,7 @@ def tune_fcunet_peaks(
     model_pixel_size=RECIPROCAL_PIXEL_SIZE,
     mc_passes=1,
     mc_seed=0,
+    symmetry_frames=1,
     batch_size=32,
     direct_beam=True,
 ):
@@ -457,7 +467,7 @@ def tune_fcunet_peaks(
         grid). Default :data:`DEFAULT_FCUNET_GRID`.
     match_radius : float
         Matching radius of eq. (1) [1/Å].
-    model_pixel_size, mc_passes, mc_seed, batch_size
+    model_pixel_size, mc_passes, mc_seed, symmetry_frames, batch_size
         As :func:`find_disks_fcunet`.
     direct_beam : bool
         As :func:`tune_correlation`: False scores the diffracted disks only.
@@ -479,7 +489,7 @@ def tune_fcunet_peaks(
                                                              model_pixel_size, {}, "tune_fcunet_peaks")
     predictions = [(mean, std) for _, _, means, stds in
                    _fcunet_predictions(scan, model, model_grid, probe_model, mc_passes=mc_passes,
-                                       mc_seed=mc_seed, batch_size=batch_size)
+                                       mc_seed=mc_seed, symmetry_frames=symmetry_frames, batch_size=batch_size)
                    for mean, std in zip(means, stds)]
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     trials = []
@@ -752,8 +762,12 @@ def _model_input_shape(model):
     return None
 
 
-def _predictor(model, *, mc_passes, batch_size):
+def _predictor(model, *, mc_passes, symmetry_frames, batch_size):
     """``predict(patterns [B,N,N], probe [N,N]) -> (mean, std)``, each ``[B,N,N]``.
+
+    Mean and standard deviation over ``mc_passes`` passes in each of
+    ``symmetry_frames`` frames (:mod:`fcunet_lib.symmetry`), every pass mapped
+    back to the pattern's own frame.
 
     Keras models run ``predict_on_batch`` on batches zero-padded to
     ``batch_size``, so the compiled function is traced once per scan (with
@@ -775,9 +789,15 @@ def _predictor(model, *, mc_passes, batch_size):
     def predict(patterns, probe):
         cbed = patterns[..., None].astype(np.float32)
         probes = np.repeat(probe[None, ..., None].astype(np.float32), len(patterns), axis=0)
-        passes = np.stack([np.asarray(forward([cbed, probes]), np.float64) for _ in range(mc_passes)])
-        if passes.shape[1:] != cbed.shape:
-            raise ValueError(f"model output shape {passes.shape[1:]} must equal its input shape {cbed.shape}")
+        passes = []
+        for frame in symmetry.frames(symmetry_frames):
+            seen = [np.ascontiguousarray(frame.apply(cbed)), np.ascontiguousarray(frame.apply(probes))]
+            for _ in range(mc_passes):
+                out = np.asarray(forward(seen), np.float64)
+                if out.shape != cbed.shape:
+                    raise ValueError(f"model output shape {out.shape} must equal its input shape {cbed.shape}")
+                passes.append(frame.undo(out))
+        passes = np.stack(passes)
         return passes.mean(axis=0)[..., 0], passes.std(axis=0)[..., 0]
 
     return predict
@@ -807,10 +827,11 @@ def _fcunet_setup(qshape, probe, model, pixel_size, model_pixel_size, peak_optio
     return grid, probe_model, options, model
 
 
-def _fcunet_predictions(scan, model, grid, probe_model, *, mc_passes, mc_seed, batch_size):
+def _fcunet_predictions(scan, model, grid, probe_model, *, mc_passes, mc_seed, symmetry_frames, batch_size):
     """Yield ``(rx, ry, mean, std)`` per batch: the model's predictions ``[B, N, N]`` on the model grid."""
     mc_passes = checks.positive_integer("mc_passes", mc_passes)
-    predict = _predictor(model, mc_passes=mc_passes, batch_size=batch_size)
+    symmetry_frames = symmetry.check_frame_count(symmetry_frames)
+    predict = _predictor(model, mc_passes=mc_passes, symmetry_frames=symmetry_frames, batch_size=batch_size)
     batches = progress(scan.batches(batch_size), total=scan.n_batches(batch_size),
                        desc="FCU-Net disks", unit="batch")
     with _mc_context(model, mc_passes, mc_seed):

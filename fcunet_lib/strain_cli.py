@@ -131,6 +131,10 @@ def add_parser(subparsers):
     parser.add_argument("--semiangle-mrad", metavar="MRAD",
                         help="probe convergence semi-angle [mrad] (metadata, checks)")
     parser.add_argument("--batch-size", metavar="N", help="patterns per batch (bounds memory)")
+    parser.add_argument("--symmetry-frames", metavar="N",
+                        help="--method fcunet: average the prediction over N mirrored/rotated copies of "
+                             "each pattern, 1, 2, 4 or 8 (default: the default scale's "
+                             "evaluation.symmetry_frames; 1 is fastest)")
     parser.add_argument("--datapath", metavar="PATH", help="scan inside an EMD/HDF5 INPUT holding several")
     parser.add_argument("--probe-datapath", metavar="PATH", help="probe inside an EMD/HDF5 PROBE file")
     parser.add_argument("--clip-negative", action="store_true",
@@ -178,6 +182,7 @@ def _strain(args):
     calibration = userdata.Calibration(args.pixel_size, energy_kv=args.energy_kv,
                                        semiangle_mrad=args.semiangle_mrad)
     batch_size = _batch_size(args.batch_size)
+    symmetry_frames = _symmetry_frames(args.symmetry_frames)
     h5_path, png_path = _output_paths(args.out, inputs=(args.input, args.probe))
     for path in (args.input, args.probe):  # both named before any slow loading
         if not Path(path).exists():
@@ -192,7 +197,7 @@ def _strain(args):
     reference = region.mask(data.shape[:2])
     _warn_probe_size(probe, calibration)
 
-    bv = _find_disks(args.method, data, probe, calibration, model, batch_size)
+    bv = _find_disks(args.method, data, probe, calibration, model, batch_size, symmetry_frames)
     from fcunet_lib.strain import strain_map
 
     result = strain_map(bv, reference=reference)
@@ -245,12 +250,28 @@ def _batch_size(text):
     return value
 
 
-def _find_disks(method, data, probe, calibration, model, batch_size):
+def _symmetry_frames(text):
+    from fcunet_lib.config import get_scale
+    from fcunet_lib.symmetry import FRAME_COUNTS
+
+    if text is None:
+        return get_scale("default").evaluation.symmetry_frames
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = None
+    if value not in FRAME_COUNTS:
+        raise ValueError(f"--symmetry-frames must be one of {', '.join(map(str, FRAME_COUNTS))}; got {text!r}")
+    return value
+
+
+def _find_disks(method, data, probe, calibration, model, batch_size, symmetry_frames):
     from fcunet_lib import disks
 
     options = {} if batch_size is None else {"batch_size": batch_size}
     if method == "fcunet":
-        return disks.find_disks_fcunet(data, probe, model=model, pixel_size=calibration.pixel_size, **options)
+        return disks.find_disks_fcunet(data, probe, model=model, pixel_size=calibration.pixel_size,
+                                       symmetry_frames=symmetry_frames, **options)
     return disks.find_disks_correlation(data, probe, pixel_size=calibration.pixel_size, **options)
 
 
@@ -285,6 +306,7 @@ def _provenance(args, region, model):
         "method": args.method,
         "model": args.model if args.method == "fcunet" else None,
         "model_sha256": card.get("sha256"),
+        "symmetry_frames": _symmetry_frames(args.symmetry_frames) if args.method == "fcunet" else None,
         "input": str(Path(args.input).resolve()),
         "probe": str(Path(args.probe).resolve()),
         "reference_region": str(region),

@@ -134,7 +134,8 @@ pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned["t
 tuned_network = fl.plots.disks.tune_network_by_probe(
     validation["cbed"][tuning_subset], validation["probe"][tuning_subset],
     [validation_truth[i] for i in tuning_subset], model=model, pixel_size=pixel_size,
-    mc_passes=cfg.evaluation.mc_passes, network_label=network_label, direct_beam=False)
+    mc_passes=cfg.evaluation.mc_passes, symmetry_frames=cfg.evaluation.symmetry_frames,
+    network_label=network_label, direct_beam=False)
 print(f"{network_label}: best {tuned_network['best']} (mean accuracy without the direct beam {tuned_network['score']:.3f})")
 pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned_network["trials"]])
 
@@ -144,7 +145,9 @@ pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned_ne
 # Both finders run on the selected test patterns as they are and again with a strong plasmon-like
 # background added (`fl.augment.plasmon_background`: a Lorentzian convolved with the probe,
 # holding `background_weight` of the intensity). Each uses its tuned options; FCU-Net averages
-# `mc_passes` Monte-Carlo dropout passes.
+# `mc_passes` Monte-Carlo dropout passes in each of `symmetry_frames` mirrored and rotated copies
+# of the pattern (`fl.symmetry`: each copy's prediction mapped back; 4 at default), as its peak
+# options were tuned.
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default.
 # Any other network of Table I fits the same slot (`-p network=spectral_unet`): the predictions
@@ -158,10 +161,12 @@ truth = [test_truth[i] for i in subset]
 with_background = fl.plots.disks.with_background(cbed, probes, weight=background_weight,
                                                  q_l_px=background_q_px)
 found = fl.plots.disks.find_peaks(cbed, probes, model=model, pixel_size=pixel_size,
-                                  mc_passes=cfg.evaluation.mc_passes, correlation_options=tuned["best"],
+                                  mc_passes=cfg.evaluation.mc_passes,
+                                  symmetry_frames=cfg.evaluation.symmetry_frames, correlation_options=tuned["best"],
                                   network_label=network_label, network_options=tuned_network["best"])
 found_background = fl.plots.disks.find_peaks(with_background, probes, model=model, pixel_size=pixel_size,
                                              mc_passes=cfg.evaluation.mc_passes,
+                                             symmetry_frames=cfg.evaluation.symmetry_frames,
                                              correlation_options=tuned["best"],
                                              network_label=network_label, network_options=tuned_network["best"])
 
@@ -267,6 +272,7 @@ numbers = {
     "categories": {"thick_min_nm": thick_min_nm, "overlap": "probe diameter > shortest true-peak distance",
                    "background": {"weight": background_weight, "q_l_px": background_q_px}},
     "mc_passes": cfg.evaluation.mc_passes,
+    "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "seed": seed,
 }

@@ -130,7 +130,8 @@ for name, scan in scans.items():
 #
 # Both finders run with their defaults: correlation with the paper's sigmoid kernel (radii r and
 # 4r of the vacuum probe) and multicorr refinement; FCU-Net predicts the structure-factor image
-# (averaging `mc_passes` Monte-Carlo dropout passes) and reads its maxima. The patterns are on
+# (averaging `mc_passes` Monte-Carlo dropout passes in each of `symmetry_frames` mirrored and
+# rotated copies of the pattern, `fl.symmetry`) and reads its maxima. The patterns are on
 # the model's pixel grid already, so nothing is resampled. The parameters `correlation_options`
 # and `network_options` change the defaults, e.g. to the options notebook 06 tunes on validation
 # patterns.
@@ -147,7 +148,8 @@ for name, scan in scans.items():
         "correlation": fl.find_disks_correlation(scan.data, scan.probe, pixel_size=pixel_size,
                                                  **correlation_options),
         "fcunet": fl.find_disks_fcunet(scan.data, scan.probe, model=model, pixel_size=pixel_size,
-                                       mc_passes=cfg.evaluation.mc_passes, **network_options),
+                                       mc_passes=cfg.evaluation.mc_passes,
+                                       symmetry_frames=cfg.evaluation.symmetry_frames, **network_options),
     }
 peaks_per_pattern = {name: {method: float(np.mean([len(bv.raw[i, j].data) for i in range(n_x)
                                                     for j in range(n_y)]))
@@ -292,6 +294,7 @@ numbers = {
                                 "what": "RMS errors in the layers of correlation with py4DSTEM's corrPower "
                                         "(1 cross-correlation, 0 phase correlation), one row of each scan"},
     "mc_passes": cfg.evaluation.mc_passes,
+    "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,

@@ -145,7 +145,8 @@ mean_patterns = {name: np.asarray(getattr(data, "data", data), np.float64).mean(
 # counting as disks. Correlation uses the paper's sigmoid kernel and multicorr refinement; for the
 # 12 mrad probe, whose disks overlap, plain cross correlation has no maximum at the diffracted disks
 # at all, so it uses hybrid correlation (`corrPower = 0.5`). FCU-Net predicts the structure-factor
-# image (averaging `mc_passes` Monte-Carlo dropout passes) and reads its maxima. The parameters
+# image (averaging `mc_passes` Monte-Carlo dropout passes in each of `symmetry_frames` mirrored and
+# rotated copies of the pattern, `fl.symmetry`) and reads its maxima. The parameters
 # `correlation_options` and `network_options` override these options.
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
@@ -163,6 +164,7 @@ for spec in PROBES:
         **{**fl.hbn_strain.correlation_options(spec, pixel_size=size, energy_kv=energy_kv), **correlation_options})
     bragg["fcunet"][spec.name] = fl.find_disks_fcunet(
         data, probe, model=model, pixel_size=size, mc_passes=cfg.evaluation.mc_passes,
+        symmetry_frames=cfg.evaluation.symmetry_frames,
         **{**fl.hbn_strain.fcunet_options(), **network_options})
 peaks_per_pattern = {method: {name: float(np.mean([len(bv.raw[i, j].data) for i in range(bv.Rshape[0])
                                                     for j in range(bv.Rshape[1])]))
@@ -244,6 +246,7 @@ numbers = {
     "energy_kv": stand_in.energy_kv if simulated else energy_kv,
     "exclude_rows": exclude_rows,
     "mc_passes": cfg.evaluation.mc_passes,
+    "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,

@@ -167,7 +167,8 @@ print(f"data {patterns.shape}, {patterns.sum(axis=(2, 3)).mean():.3g} counts per
 #
 # Both finders with their defaults: correlation with the paper's sigmoid kernel and multicorr
 # refinement; FCU-Net predicts the structure-factor image (averaging `mc_passes` Monte-Carlo
-# dropout passes) and reads its maxima. The parameters `correlation_options` and
+# dropout passes in each of `symmetry_frames` mirrored and rotated copies of the pattern,
+# `fl.symmetry`) and reads its maxima. The parameters `correlation_options` and
 # `network_options` change the defaults, e.g. to the options notebook 06 tunes on validation
 # patterns.
 #
@@ -182,7 +183,8 @@ bragg = {
     "correlation": fl.find_disks_correlation(dataset.data, dataset.probe, pixel_size=dataset.pixel_size,
                                              **correlation_options),
     "fcunet": fl.find_disks_fcunet(dataset.data, dataset.probe, model=model, pixel_size=dataset.pixel_size,
-                                   mc_passes=cfg.evaluation.mc_passes, **network_options),
+                                   mc_passes=cfg.evaluation.mc_passes,
+                                   symmetry_frames=cfg.evaluation.symmetry_frames, **network_options),
 }
 peaks_per_pattern = {method: float(np.mean([len(bv.raw[i, j].data) for i in range(n_x) for j in range(n_y)]))
                      for method, bv in bragg.items()}
@@ -291,6 +293,7 @@ numbers = {
     "scan_shape": [n_x, n_y],
     "pattern_size": int(patterns.shape[-1]),
     "mc_passes": cfg.evaluation.mc_passes,
+    "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,

@@ -84,6 +84,8 @@ def _bad_cases(files, tmp_path):
         "pixel size typo": ({"extra": ("--pixel-size", "0.02x")}, "pixel_size must be a number"),
         "bad energy": ({"extra": ("--energy-kv", "0")}, "energy_kv must be a positive"),
         "bad batch size": ({"extra": ("--batch-size", "2.5")}, "--batch-size must be a positive integer; got '2.5'"),
+        "bad symmetry frames": ({"extra": ("--symmetry-frames", "3")},
+                                "--symmetry-frames must be one of 1, 2, 4, 8; got '3'"),
         "no lattice": ({"data": "no_lattice"}, "fewer than three Bragg directions"),
     }
 
@@ -91,7 +93,7 @@ def _bad_cases(files, tmp_path):
 @pytest.mark.parametrize("case", ["missing input", "missing probe", "wrong rank", "probe shape", "nan",
                                   "negative", "unknown extension", "unknown method", "bad region",
                                   "empty region", "region outside", "bad pixel size", "pixel size typo",
-                                  "bad energy", "bad batch size",
+                                  "bad energy", "bad batch size", "bad symmetry frames",
                                   "no lattice"])
 def test_bad_input_exits_with_one_line_and_writes_nothing(tmp_path, files, capsys, case):
     files = {**files, "missing": tmp_path / "nothere.npy"}

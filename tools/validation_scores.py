@@ -4,6 +4,7 @@ Usage::
 
     python tools/validation_scores.py models/fcunet.keras build/.../checkpoint-0004.keras \
         [--scale default] [--patterns 300] [--seed 0] [--fourier-padding circular] \
+        [--symmetry-frames 4] \
         [--out models/checks/validation_scores.json]
 
 Answers "is this run better than the shipped model?" without looking at the
@@ -21,6 +22,11 @@ balanced over its categories), and gets
   (deterministic, no Monte-Carlo dropout), with and without the direct beam;
   and, once, that of py4DSTEM correlation with its default options (notebook
   06 tunes them; this is only a reference point).
+
+With ``--symmetry-frames N`` each model's disks are scored a second time,
+its predictions averaged over N symmetry frames of every pattern
+(:mod:`fcunet_lib.symmetry`, as ``find_disks_fcunet(symmetry_frames=N)``):
+the evidence behind the scales' ``evaluation.symmetry_frames``.
 
 With ``--fourier-padding`` every FCU-Net is scored a second time, rebuilt
 with that padding of its Fourier-domain convolutions and the same weights
@@ -69,6 +75,18 @@ def centre_cross(images, *, gap=6, beside=4):
     return float(lines(0).mean() / side.mean())
 
 
+def disk_scores(found, truth, size, pixel_size):
+    """Eq. (1) accuracy per pattern, with and without the direct beam."""
+    import fcunet_lib.plots.disks as plots_disks
+
+    plain = [plots_disks.accuracy(f, t, pixel_size=pixel_size) for f, t in zip(found, truth)]
+    diffracted = [plots_disks.accuracy(
+        plots_disks.without_direct_beam(f, size, pixel_size=pixel_size),
+        plots_disks.without_direct_beam(t, size, pixel_size=pixel_size),
+        pixel_size=pixel_size) for f, t in zip(found, truth)]
+    return plain, diffracted
+
+
 def load_scored_model(path: Path):
     """A model and the card or run state that says how its targets were scaled."""
     import keras
@@ -108,6 +126,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fourier-padding", choices=("zeros", "circular"), default=None,
                         help="also score each FCU-Net rebuilt with this padding (same weights)")
+    parser.add_argument("--symmetry-frames", type=int, choices=(2, 4, 8), default=None,
+                        help="also score each model's disks averaged over this many symmetry frames "
+                             "(fcunet_lib.symmetry); the image scores stay the network's own")
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "checks" / "validation_scores.json")
     args = parser.parse_args(argv)
 
@@ -129,6 +150,8 @@ def main(argv=None) -> int:
     size = cbed.shape[-1]
 
     padding_flag = f" --fourier-padding {args.fourier_padding}" if args.fourier_padding else ""
+    if args.symmetry_frames:
+        padding_flag += f" --symmetry-frames {args.symmetry_frames}"
     report = {"command": " ".join(["python tools/validation_scores.py", *map(str, args.models),
                                    f"--scale {args.scale} --patterns {args.patterns} --seed {args.seed}"
                                    f"{padding_flag}"]),
@@ -155,11 +178,7 @@ def main(argv=None) -> int:
             report["correlation_default_options"] = {"disk_accuracy": float(np.mean(
                 [fl.plots.disks.accuracy(f, t, pixel_size=pixel_size)
                  for f, t in zip(peaks["correlation"], truth)]))}
-        plain = [fl.plots.disks.accuracy(f, t, pixel_size=pixel_size) for f, t in zip(found, truth)]
-        diffracted = [fl.plots.disks.accuracy(
-            fl.plots.disks.without_direct_beam(f, size, pixel_size=pixel_size),
-            fl.plots.disks.without_direct_beam(t, size, pixel_size=pixel_size),
-            pixel_size=pixel_size) for f, t in zip(found, truth)]
+        plain, diffracted = disk_scores(found, truth, size, pixel_size)
         report["models"][label] = {
             "target_norm": evaluation.target_norm_of(card),
             "output_activation": training_run.output_activation_of(card),
@@ -172,6 +191,19 @@ def main(argv=None) -> int:
             "peaks_per_pattern": float(np.mean([len(f) for f in found])),
             "seconds": time.perf_counter() - start,
         }
+        if args.symmetry_frames:
+            start = time.perf_counter()
+            averaged = fl.plots.disks.network_peaks(cbed, probes, model=model, pixel_size=pixel_size,
+                                                    symmetry_frames=args.symmetry_frames)
+            plain_averaged, diffracted_averaged = disk_scores(averaged, truth, size, pixel_size)
+            report["models"][label][f"symmetry_frames_{args.symmetry_frames}"] = {
+                "disk_accuracy": float(np.mean(plain_averaged)),
+                "disk_accuracy_diffracted": float(np.mean(diffracted_averaged)),
+                "peaks_per_pattern": float(np.mean([len(f) for f in averaged])),
+                "seconds": time.perf_counter() - start,
+            }
+            print(label, f"symmetry_frames={args.symmetry_frames}",
+                  json.dumps(report["models"][label][f"symmetry_frames_{args.symmetry_frames}"]))
         print(label, json.dumps({k: report["models"][label][k]
                                 for k in ("ssim", "spot_recovery_median", "centre_cross", "disk_accuracy",
                                           "disk_accuracy_diffracted")}))

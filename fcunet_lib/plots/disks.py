@@ -287,13 +287,14 @@ def tune_correlation_by_probe(patterns, probes, truth, *, pixel_size=RECIPROCAL_
 
 
 def tune_network_by_probe(patterns, probes, truth, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, grid=None,
-                          mc_passes=1, network_label="FCU-Net", direct_beam=True):
+                          mc_passes=1, symmetry_frames=1, network_label="FCU-Net", direct_beam=True):
     """:func:`fcunet_lib.disks.tune_fcunet_peaks` over patterns with different probes.
 
     The learned finder's peak options tuned like correlation's
     (:func:`tune_correlation_by_probe`): one prediction per pattern, every
     combination of ``grid`` scored on all patterns, the best mean wins;
-    ``direct_beam=False`` scores the diffracted disks only.
+    ``direct_beam=False`` scores the diffracted disks only; ``mc_passes`` and
+    ``symmetry_frames`` are :func:`~fcunet_lib.disks.find_disks_fcunet`'s.
 
     Returns
     -------
@@ -303,7 +304,8 @@ def tune_network_by_probe(patterns, probes, truth, *, model, pixel_size=RECIPROC
     """
     def tune(members_patterns, members_truth, probe):
         return disks.tune_fcunet_peaks(members_patterns, members_truth, probe, model=model, pixel_size=pixel_size,
-                                       grid=grid, mc_passes=mc_passes, batch_size=8, direct_beam=direct_beam)
+                                       grid=grid, mc_passes=mc_passes, symmetry_frames=symmetry_frames,
+                                       batch_size=8, direct_beam=direct_beam)
 
     return _tune_by_probe(tune, patterns, probes, truth, f"Tuning {network_label} peaks")
 
@@ -326,13 +328,14 @@ def _tune_by_probe(tune, patterns, probes, truth, desc):
             "trials": [(dict(o), float(m)) for o, m in zip(options, means)]}
 
 
-def network_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1,
+def network_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1, symmetry_frames=1,
                   network_label="FCU-Net", network_options=None) -> list[np.ndarray]:
     """Peaks in a network's predictions (:func:`fcunet_lib.disks.find_disks_fcunet`
     with ``network_options``, default its defaults), one call per probe group.
 
     ``model`` may be any shipped network with inputs ``[cbed, probe]``;
-    ``network_label`` names it on the progress bar.
+    ``network_label`` names it on the progress bar; ``mc_passes`` and
+    ``symmetry_frames`` are :func:`~fcunet_lib.disks.find_disks_fcunet`'s.
 
     Returns
     -------
@@ -343,7 +346,8 @@ def network_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_p
 
     def run(images, probe):
         return disks.find_disks_fcunet(images, probe, model=model, pixel_size=pixel_size,
-                                       mc_passes=mc_passes, batch_size=8, **options)
+                                       mc_passes=mc_passes, symmetry_frames=symmetry_frames, batch_size=8,
+                                       **options)
 
     return _by_probe(cbed, probes, run, network_label)
 
@@ -360,7 +364,7 @@ def correlation_peaks(cbed, probes, *, pixel_size=RECIPROCAL_PIXEL_SIZE,
     return _by_probe(cbed, probes, run, "Correlation")
 
 
-def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1,
+def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_passes=1, symmetry_frames=1,
                correlation_options=None, network_label="FCU-Net", network_options=None) -> dict:
     """Peaks of every pattern by both finders (one call per probe group).
 
@@ -368,7 +372,8 @@ def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_pass
     (``network_label`` names it on the progress bar); its peaks are under
     ``"fcunet"``, the key of :func:`fcunet_lib.disks.find_disks_fcunet`.
     ``correlation_options`` and ``network_options`` are each finder's peak
-    options (default their defaults).
+    options (default their defaults); ``mc_passes`` and ``symmetry_frames``
+    are :func:`~fcunet_lib.disks.find_disks_fcunet`'s.
 
     Returns
     -------
@@ -379,7 +384,8 @@ def find_peaks(cbed, probes, *, model, pixel_size=RECIPROCAL_PIXEL_SIZE, mc_pass
     return {"correlation": correlation_peaks(cbed, probes, pixel_size=pixel_size,
                                              correlation_options=correlation_options),
             "fcunet": network_peaks(cbed, probes, model=model, pixel_size=pixel_size,
-                                    mc_passes=mc_passes, network_label=network_label,
+                                    mc_passes=mc_passes, symmetry_frames=symmetry_frames,
+                                    network_label=network_label,
                                     network_options=network_options)}
 
 
