@@ -12,6 +12,9 @@ run:
   default Gaussian sub-pixel fit) with the shipped default FCU-Net
   (``models/fcunet.keras``, sha256-checked by :func:`fcunet_lib.load_model`).
   The prediction alone is timed too.
+* ``fcunet_symmetry_frames_<N>``: the same, averaging over the default
+  scale's ``evaluation.symmetry_frames`` frames of every pattern (as
+  notebooks 06–09 and ``fcunet strain`` run it; :mod:`fcunet_lib.symmetry`).
 * ``correlation``: :func:`fcunet_lib.disks.find_disks_correlation` (sigmoid
   kernel, multicorr with the paper's 32× upsampling).
 
@@ -83,7 +86,7 @@ def run(scan=(8, 8), batch_size=16, out=HERE / "results" / "disks.json"):
     import keras
 
     from fcunet_lib import disks, model_store
-    from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE
+    from fcunet_lib.config import RECIPROCAL_PIXEL_SIZE, get_scale
     from fcunet_lib.results import git_commit, package_versions
 
     load_at_start = os.getloadavg()[0]
@@ -96,10 +99,14 @@ def run(scan=(8, 8), batch_size=16, out=HERE / "results" / "disks.json"):
 
     fcunet = lambda d: disks.find_disks_fcunet(d, probe, model=model, pixel_size=pixel,  # noqa: E731
                                                batch_size=batch_size)
+    frames = get_scale("default").evaluation.symmetry_frames
+    averaged = lambda d: disks.find_disks_fcunet(d, probe, model=model, pixel_size=pixel,  # noqa: E731
+                                                 batch_size=batch_size, symmetry_frames=frames)
     correlation = lambda d: disks.find_disks_correlation(d, probe, pixel_size=pixel,  # noqa: E731
                                                          batch_size=batch_size)
     results = {}
-    for name, finder in (("fcunet", fcunet), ("correlation", correlation)):
+    for name, finder in (("fcunet", fcunet), (f"fcunet_symmetry_frames_{frames}", averaged),
+                         ("correlation", correlation)):
         finder(data[:1, :2])  # warm-up: imports, tracing
         bv, seconds, traced_mb = _timed(lambda: finder(data))
         results[name] = {

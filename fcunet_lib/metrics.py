@@ -55,6 +55,7 @@ __all__ = [
     "pattern_accuracy",
     "as_peak_array",
     "without_direct_beam",
+    "radial_displacements",
 ]
 
 #: Matching radius of the paper's eq. (1) [1/Å].
@@ -225,6 +226,41 @@ def match_peaks(pred_peaks, true_peaks, *, radius):
             pairs.append((i, j))
     pairs = np.asarray(pairs, dtype=int).reshape(-1, 2)
     return pairs[:, 0], pairs[:, 1]
+
+
+def radial_displacements(found_peaks, true_peaks, centre, *, radius):
+    """How far matched peaks sit from their true spots along g, outward positive.
+
+    A finder whose peaks are pulled towards (or pushed away from) the
+    pattern centre reads a lattice scaled by that fraction of |g|: a strain
+    error. Peaks are matched one to one as eq. (1) matches them
+    (:func:`match_peaks`); for each pair the displacement ``found − true``
+    is projected on the true spot's direction from ``centre``.
+
+    Parameters
+    ----------
+    found_peaks, true_peaks : peak arrays
+        Positions in pixels (see :func:`as_peak_array`).
+    centre : (float, float)
+        Pattern centre (the direct beam) [pixels].
+    radius : float
+        Matching radius [pixels]; larger displacements are not counted.
+
+    Returns
+    -------
+    ndarray of shape (m, 2)
+        Per matched pair, ``|g_true|`` and the radial displacement
+        ``(found − true)·ĝ_true`` [pixels]; the direct beam (|g| ≤ 1 px) is
+        left out.
+    """
+    found, true = as_peak_array(found_peaks), as_peak_array(true_peaks)
+    found_index, true_index = match_peaks(found, true, radius=radius)
+    g = true[true_index, :2] - np.asarray(centre, np.float64)
+    shift = found[found_index, :2] - true[true_index, :2]
+    length = np.hypot(g[:, 0], g[:, 1])
+    keep = length > 1.0
+    radial = np.sum(shift[keep] * g[keep], axis=1) / length[keep]
+    return np.stack([length[keep], radial], axis=-1).reshape(-1, 2)
 
 
 def intensity_weighted_accuracy(

@@ -201,3 +201,23 @@ def test_without_direct_beam_keeps_only_peaks_beyond_the_radius():
     assert kept.tolist() == [[32.0, 36.0, 2.0], [20.0, 44.0, 3.0]]
     assert len(metrics.without_direct_beam(peaks, (32, 32), pixel_size=0.0217, radius=0.3)) == 1
     assert metrics.without_direct_beam(np.zeros((0, 3)), (32, 32), pixel_size=0.0217).shape == (0, 3)
+
+
+def test_radial_displacements_project_the_shift_on_g():
+    centre = (32.0, 32.0)
+    truth = np.array([[32.0, 32.0, 1.0],    # the direct beam: left out
+                      [42.0, 32.0, 1.0],    # g along +qx
+                      [32.0, 12.0, 1.0],    # g along −qy, |g| = 20
+                      [52.0, 52.0, 1.0]])   # unmatched below
+    found = np.array([[32.2, 32.0, 1.0],
+                      [41.5, 32.7, 1.0],    # 0.5 px inward, 0.7 px sideways
+                      [32.0, 11.0, 1.0],    # 1 px outward
+                      [55.0, 55.0, 1.0]])   # 4.2 px away: beyond the radius
+    rows = metrics.radial_displacements(found, truth, centre, radius=2.0)
+    rows = rows[np.argsort(rows[:, 0])]
+    assert np.allclose(rows, [[10.0, -0.5], [20.0, 1.0]])
+
+
+def test_radial_displacements_of_nothing_found_is_empty():
+    truth = np.array([[42.0, 32.0, 1.0]])
+    assert metrics.radial_displacements(np.zeros((0, 3)), truth, (32, 32), radius=2.0).shape == (0, 2)

@@ -63,6 +63,16 @@ def test_architecture_summary_reads_the_built_networks(archs):
     assert fcunet["gflop"] > unet["gflop"]
 
 
+def test_architecture_summary_sees_the_correlation_skip(archs):
+    assert not any(arch["correlation_skip"] for arch in archs)  # TINY: the authors' FCU-Net
+    skip = training.architecture_summary(models.build_model("fcunet", **TINY, correlation_skip=True))
+    assert skip["correlation_skip"]
+    cards = {name: _card(name) for name in models.MODEL_NAMES}
+    figure = training.plot_fig7([*archs[:2], skip], cards, provenance="test", scale="smoke")
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert sum("correlation skip" in t for t in texts) == 1  # drawn for the skip network only
+
+
 def test_architecture_summary_counts_match_the_model():
     model = models.build_model("fcunet", **TINY)
     arch = training.architecture_summary(model)

@@ -94,7 +94,8 @@ def architecture_summary(model) -> dict:
     dict
         ``name``, ``input_size`` [pixels], ``domain`` (``"complex"`` or
         ``"real"``), ``fourier_input`` and ``inverse_fft`` (bool), ``pooling``
-        (``"max"`` or ``"spectral"``), ``convs_per_block``, ``levels`` (one
+        (``"max"`` or ``"spectral"``), ``correlation_skip`` (bool: the head
+        also gets the Fourier layer's cross-correlation map), ``convs_per_block``, ``levels`` (one
         dict per encoder level and the bottleneck: ``level``, ``width``
         channels — complex channels in a complex network —, ``size``
         [pixels]), ``head_width``, ``parameters`` and ``gflop`` (forward
@@ -126,6 +127,7 @@ def architecture_summary(model) -> dict:
         "domain": "complex" if is_complex else "real",
         "fourier_input": _layer(model, "fourier") is not None,
         "inverse_fft": _layer(model, "inverse_fourier") is not None,
+        "correlation_skip": _layer(model, "correlation_map") is not None,
         "pooling": "spectral" if isinstance(pool, fl_layers.SpectralPooling2D) else "max",
         "convs_per_block": convs,
         "levels": levels,
@@ -327,13 +329,21 @@ def _draw_schematic(ax, arch: dict, *, title: str):
         ax.text(x, -0.55, "inverse\nFFT,\nreal\npart", ha="center", va="top", fontsize=6)
         _arrow(ax, (x + 0.16, 0), (x + 0.8, 0))
         x += 1.0
+    top = 0.4
+    if arch.get("correlation_skip"):  # the Fourier layer's output, inverse FFT, straight to the head
+        top = max(0.62, sizes[0][1] / 2 + 0.2)
+        ax.plot([1.0, 1.0, x], [0.4, top, top], color=_FOURIER_COLOR, lw=1.1, linestyle=":")
+        _arrow(ax, (x, top), (x, 0.4), color=_FOURIER_COLOR, lw=1.1)
+        ax.text((1.0 + x) / 2, top + 0.03, "correlation skip: inverse FFT of the Fourier layer "
+                "(the pattern–probe cross-correlation map)", ha="center", va="bottom", fontsize=6,
+                color="0.25")
     _box(ax, x, 0, 0.32, 0.8, _REAL_COLOR, "head", rotation=90)
     ax.text(x, -0.55, f"real\nblock\n({arch['head_width']})\n+ conv", ha="center", va="top",
             fontsize=6)
     _arrow(ax, (x + 0.16, 0), (x + 0.66, 0))
     ax.text(x + 0.7, 0, "|V_g|", ha="left", va="center", fontsize=6)
     ax.set_xlim(-0.4, x + 1.4)
-    ax.set_ylim(-depth - 0.75, 0.75)
+    ax.set_ylim(-depth - 0.75, max(0.75, top + 0.3))
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title, fontsize=9)
