@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import config
 
-__all__ = ["scale_models_dir", "train_options", "train_and_ship", "train_command", "run_folder",
+__all__ = ["scale_models_dir", "train_options", "options_differences", "train_and_ship", "train_command", "run_folder",
            "require_models", "load_scale_models", "load_training_splits", "score_run",
            "architecture", "output_activation_of", "scale_fourier_padding",
            "network_options", "fourier_padding_of", "correlation_skip_of",
@@ -92,6 +92,32 @@ def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
     return TrainOptions(epochs=epochs, batch_size=training.batch_size, seed=seed,
                         loss=training.loss, spot_weight=training.spot_weight,
                         target_norm=training.target_norm if target_norm is None else target_norm)
+
+
+def options_differences(options: dict, card_options: dict) -> dict:
+    """Training options that differ between a run and a model card.
+
+    Both sides are compared as JSON data (a run's tuples are a card's lists)
+    and a card from before ``target_norm`` existed reads as ``"global"``.
+
+    Parameters
+    ----------
+    options : dict
+        A run's options (``TrainOptions.to_dict()`` or a card's).
+    card_options : dict
+        The ``"options"`` of a model card.
+
+    Returns
+    -------
+    dict
+        ``{key: {"run": value, "card": value}}`` for every key whose values
+        differ (a key missing on one side reads as ``None``); empty when the
+        options are the same.
+    """
+    run = json.loads(json.dumps(options))
+    card = json.loads(json.dumps({"target_norm": "global", **card_options}))
+    return {key: {"run": run.get(key), "card": card.get(key)}
+            for key in sorted(set(run) | set(card)) if run.get(key) != card.get(key)}
 
 
 def architecture(scale: str, *, output_activation: str | None = None,

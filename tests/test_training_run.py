@@ -152,3 +152,25 @@ def test_the_command_names_a_fourier_padding_only_when_it_is_not_the_scales(scal
     assert training_run.train_command(scale, "fcunet", 0, fourier_padding=other) == (
         f"{base} --fourier-padding {other}")
 
+
+
+def test_options_differences_ignore_tuples_against_lists_and_name_what_differs():
+    run = {"epochs": 4, "augment": {"dose_range": (1e5, 1e10)}, "target_norm": "pattern_max"}
+    card = {"epochs": 4, "augment": {"dose_range": [1e5, 1e10]}, "target_norm": "pattern_max"}
+    assert training_run.options_differences(run, card) == {}
+    assert training_run.options_differences({**run, "epochs": 6}, card) == {"epochs": {"run": 6, "card": 4}}
+    # a card from before target_norm existed trained with the global factor
+    legacy = {key: value for key, value in card.items() if key != "target_norm"}
+    assert training_run.options_differences({**run, "target_norm": "global"}, legacy) == {}
+    assert set(training_run.options_differences(run, legacy)) == {"target_norm"}
+
+
+@pytest.mark.parametrize("name", ["unet", "spectral_unet", "fcunet"])
+def test_the_shipped_cards_hold_the_options_a_retrain_asks_for(name):
+    """tools/check_retrain.py retrains with these options; they must be the card's."""
+    from fcunet_lib import evaluation, model_store
+
+    card = model_store.read_card(name, folder=training_run.scale_models_dir("default"))
+    options = training_run.train_options("default", seed=card["seed"],
+                                         target_norm=evaluation.target_norm_of(card))
+    assert training_run.options_differences(options.to_dict(), card["options"]) == {}

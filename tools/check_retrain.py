@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         "library_folder": {"shipped": shipped["library_folder"],
                            "retrained": card["library_folder"]},
         "library_hash": {"shipped": shipped["library_hash"], "retrained": card["library_hash"]},
-        "options_equal": card["options"] == {"target_norm": "global", **shipped["options"]},
+        "options_differences": training_run.options_differences(card["options"], shipped["options"]),
         "training_seconds": {"shipped": shipped["training_seconds"],
                              "retrained": card["training_seconds"]},
         "curves": {key: {"shipped": shipped["curves"][key], "retrained": values,

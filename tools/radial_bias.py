@@ -4,6 +4,8 @@ Usage::
 
     python tools/radial_bias.py fcunet spectral_unet unet [--scale default] [--patterns 300] \
         [--seed 0] [--symmetry-frames 1] [--out models/checks/radial_bias.json]
+    python tools/radial_bias.py fcunet spectral_unet unet --no-validation \
+        --hbn-energy-kv 300 --hbn-keep-disk-size --out models/checks/radial_bias_energy_300kv.json
 
 A lattice read from peaks that sit systematically closer to (or farther from)
 the centre than the true spots is a lattice scaled by that fraction: a strain
@@ -28,6 +30,14 @@ Each model's peaks come from :func:`fcunet_lib.find_disks_fcunet` with its
 default options, one deterministic pass (``--symmetry-frames`` averages over
 frames); py4DSTEM correlation with default options (h-BN: notebook 08's) is
 scored beside them. Writes one JSON; nothing is shipped.
+
+``--hbn-energy-kv`` simulates the same stand-in at another beam energy, and
+``--hbn-keep-disk-size`` scales each probe's semiangle by λ(E)/λ(80 kV) so
+that the disks keep their radius in Å⁻¹ (and on the model's pixel grid):
+what then changes is only the physics of the energy (the curvature of the
+Ewald sphere and the strength of the scattering), which separates it from
+the size of the disks. ``--no-validation`` skips the validation split (no
+library needed).
 """
 
 from __future__ import annotations
@@ -72,12 +82,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--symmetry-frames", type=int, choices=(1, 2, 4, 8), default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "checks" / "radial_bias.json")
+    parser.add_argument("--no-validation", action="store_true", help="skip the validation split (no library)")
+    parser.add_argument("--hbn-energy-kv", type=float, default=None,
+                        help="beam energy of the h-BN stand-in [kV] (default: the paper's 80 kV)")
+    parser.add_argument("--hbn-keep-disk-size", action="store_true",
+                        help="scale the probes' semiangles by λ(E)/λ(80 kV): same disk radius in Å⁻¹")
     args = parser.parse_args(argv)
 
     import fcunet_lib as fl
-    import fcunet_lib.hbn
-    import fcunet_lib.hbn_strain
-    import fcunet_lib.plots.disks
     from fcunet_lib import training_run
 
     pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
@@ -85,12 +97,29 @@ def main(argv=None) -> int:
     models = training_run.load_scale_models(args.scale, args.models)
     report = {"command": " ".join(["python tools/radial_bias.py", *args.models, f"--scale {args.scale}",
                                    f"--patterns {args.patterns} --seed {args.seed}",
-                                   f"--symmetry-frames {args.symmetry_frames}"]),
+                                   f"--symmetry-frames {args.symmetry_frames}",
+                                   *(["--no-validation"] if args.no_validation else []),
+                                   *([f"--hbn-energy-kv {args.hbn_energy_kv:g}"] if args.hbn_energy_kv else []),
+                                   *(["--hbn-keep-disk-size"] if args.hbn_keep_disk_size else [])]),
               "units": "pixels of the model grid; negative: towards the pattern centre",
               "match_radius_inv_A": fl.metrics.PAPER_MATCH_RADIUS,
               "models": {name: model.card["sha256"] for name, model in models.items()}}
 
-    # The validation split (300 kV, the training distribution).
+    if not args.no_validation:
+        report["validation"] = validation_bias(args, models, pixel_size, match_px)
+    report["hbn"] = hbn_bias(args, models, pixel_size)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def validation_bias(args, models, pixel_size, match_px):
+    """Radial displacements on the validation split, per probe radius and |g| band [pixels]."""
+    import fcunet_lib as fl
+    import fcunet_lib.plots.disks
+    from fcunet_lib import training_run
+
     _, _, validation = training_run.load_training_splits(args.scale, seed=args.seed)
     truth_peaks, categories = fl.plots.disks.categorised_split(validation, pixel_size=pixel_size, thick_min_nm=25.0)
     chosen = fl.plots.disks.select_patterns(categories, args.patterns, seed=args.seed)
@@ -103,7 +132,7 @@ def main(argv=None) -> int:
                                                 symmetry_frames=args.symmetry_frames)
              for name, model in models.items()}
     found["correlation"] = fl.plots.disks.correlation_peaks(cbed, probes, pixel_size=pixel_size)
-    report["validation"] = {"patterns": len(chosen), "radius_bands_px": RADIUS_BANDS_PX, "methods": {}}
+    report = {"patterns": len(chosen), "radius_bands_px": RADIUS_BANDS_PX, "methods": {}}
     for method, peaks in found.items():
         by_probe = {}
         for low, high in PROBE_BANDS_PX:
@@ -112,18 +141,42 @@ def main(argv=None) -> int:
                                                                    radius=match_px) for k in members]
                                   or [np.zeros((0, 2))])
             by_probe[f"probe radius {low:g}-{high:g} px"] = band_means(rows, RADIUS_BANDS_PX)
-        report["validation"]["methods"][method] = by_probe
+        report["methods"][method] = by_probe
         print("validation", method, json.dumps(by_probe))
+    return report
 
-    # The h-BN stand-in of notebook 08 (80 kV), strain-free: the true spots are the lattice points.
+
+def hbn_probes(energy_kv, keep_disk_size):
+    """Notebook 08's probes, their semiangles scaled to ``energy_kv`` if ``keep_disk_size``."""
+    import dataclasses
+
+    import fcunet_lib as fl
+    import fcunet_lib.hbn
+    from fcunet_lib.userdata import electron_wavelength
+
+    if not keep_disk_size:
+        return fl.hbn.PROBES
+    ratio = electron_wavelength(energy_kv) / electron_wavelength(fl.hbn.ENERGY_KV)  # r = α / λ
+    return tuple(dataclasses.replace(spec, semiangle_mrad=round(spec.semiangle_mrad * ratio, 4))
+                 for spec in fl.hbn.PROBES)
+
+
+def hbn_bias(args, models, pixel_size):
+    """Radial displacements on the strain-free h-BN stand-in, per shell of |g| [px and % of |g|]."""
+    import fcunet_lib as fl
+    import fcunet_lib.hbn
+    import fcunet_lib.hbn_strain
+
     cfg = fl.config.get_scale(args.scale)
-    stand_in = fl.hbn.StandIn(scan_shape=cfg.evaluation.scan_shape)
+    energy_kv = args.hbn_energy_kv or fl.hbn.ENERGY_KV
+    stand_in = fl.hbn.StandIn(scan_shape=cfg.evaluation.scan_shape, energy_kv=energy_kv)
     g1, g2 = fl.hbn.reciprocal_basis_px(pixel_size)
     basis = np.array([g1, g2])
     g100 = float(np.hypot(*g1))
-    report["hbn"] = {"positions": HBN_POSITIONS ** 2, "bands": "|g| / |g100|", "g100_px": g100,
-                     "match_radius_g100": HBN_MATCH_FRACTION, "probes": {}}
-    for spec in fl.hbn.PROBES:
+    report = {"positions": HBN_POSITIONS ** 2, "bands": "|g| / |g100|", "g100_px": g100,
+              "energy_kv": energy_kv, "keep_disk_size": bool(args.hbn_keep_disk_size),
+              "match_radius_g100": HBN_MATCH_FRACTION, "probes": {}}
+    for spec in hbn_probes(energy_kv, args.hbn_keep_disk_size):
         scan = fl.hbn.simulate_scan(stand_in, spec, pattern_size=cfg.simulation.pattern_size,
                                     cache_dir=fl.config.scale_data_dir(args.scale) / "hbn")
         data = scan.data[:HBN_POSITIONS, :HBN_POSITIONS]
@@ -147,13 +200,11 @@ def main(argv=None) -> int:
             by_method[method] = {f"{s:.2f}": {**v, "percent_of_g": None if v["mean_px"] is None
                                               else 100 * v["mean_px"] / (s * g100)}
                                  for s, v in zip(shells, means.values())}
-        report["hbn"]["probes"][spec.name] = by_method
-        print("h-BN", spec.name, json.dumps({m: {s: round(v["percent_of_g"], 2) if v["percent_of_g"] is not None
-                                                 else None for s, v in b.items()} for m, b in by_method.items()}))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
-    return 0
+        report["probes"][spec.name] = {"semiangle_mrad": spec.semiangle_mrad, **by_method}
+        print("h-BN", spec.name, f"{spec.semiangle_mrad:g} mrad",
+              json.dumps({m: {s: round(v["percent_of_g"], 2) if v["percent_of_g"] is not None
+                              else None for s, v in b.items()} for m, b in by_method.items()}))
+    return report
 
 
 if __name__ == "__main__":
