@@ -219,6 +219,12 @@ class SimulationSettings:
     semiangles_per_orientation : int
         Semiangles simulated per orientation, drawn from ``semiangles_mrad``
         (paper: all three).
+    other_energies_kv : tuple of float
+        Further beam energies [kV]: each orientation is then simulated at one
+        energy drawn uniformly from ``energy_kv`` and these (paper and
+        default: none, 300 kV only). A network trained at one energy has only
+        seen that energy's Ewald-sphere curvature and scattering strength
+        (``models/checks/radial_bias_energy_300kv.json``).
     """
 
     pattern_size: int
@@ -231,10 +237,16 @@ class SimulationSettings:
     mistilts_per_zone_axis: int = 1
     min_off_zone_deg: float = 1.0
     semiangles_per_orientation: int = 1
+    other_energies_kv: tuple[float, ...] = ()
 
     def __post_init__(self):
         if self.semiangles_per_orientation > len(self.semiangles_mrad):
             raise ValueError("semiangles_per_orientation exceeds the number of semiangles")
+        energies = (self.energy_kv, *self.other_energies_kv)
+        if not all(isinstance(e, (int, float)) and 0 < e <= 3000 for e in energies) \
+                or len(set(energies)) != len(energies):
+            raise ValueError(f"energy_kv and other_energies_kv must be distinct beam energies in "
+                             f"(0, 3000] kV; got {energies}")
         if not 0 <= self.min_off_zone_deg <= self.max_mistilt_deg:
             raise ValueError("expected 0 <= min_off_zone_deg <= max_mistilt_deg")
 

@@ -17,7 +17,9 @@ and five random orientations; Table I is reported on and off zone):
 
 Each orientation gets ``semiangles_per_orientation`` of the scale's probe
 semiangles (drawn without replacement), so small scales still see every
-semiangle across the library.
+semiangle across the library; with ``other_energies_kv`` it also gets one
+beam energy, drawn from its own random stream so that the orientations and
+semiangles are those of the single-energy plan.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from . import config
 from .library import Job, assign_splits, build_library, estimate_cost, job_id_for
 
 __all__ = ["plan_library", "JobRunner", "library_folder", "ensure_library", "library_metadata",
-           "estimate_scale", "jobs_per_system", "plan_digest"]
+           "estimate_scale", "jobs_per_system", "plan_digest", "simulation_settings_record"]
 
 
 def _material_plan(material, index: int, sim: config.SimulationSettings, seed: int) -> list[dict]:
@@ -56,6 +58,11 @@ def _material_plan(material, index: int, sim: config.SimulationSettings, seed: i
         specs.append({"orientation": "random", "zone_axis": None,
                       "rotation_seed": int(rng.integers(2**31)), "tilt_mrad": (0.0, 0.0),
                       "zone": "off_zone"})
+    if sim.other_energies_kv:  # its own stream: the orientations and semiangles stay as without
+        energy_rng = np.random.default_rng([seed, index, 1])
+        energies = (sim.energy_kv, *sim.other_energies_kv)
+        specs = [{**spec, "energy_kv": float(energies[energy_rng.integers(len(energies))])}
+                 for spec in specs]
     planned = []
     for spec in specs:
         chosen = rng.choice(len(sim.semiangles_mrad), size=sim.semiangles_per_orientation,
@@ -98,8 +105,8 @@ def plan_library(table, sim: config.SimulationSettings, *, seed: int = 0,
     jobs = []
     for index, material in enumerate(materials):
         for spec in _material_plan(material, index, sim, seed):
-            full = {**spec, "material_id": material.id, "prototype": material.prototype,
-                    "energy_kv": float(sim.energy_kv),
+            full = {"energy_kv": float(sim.energy_kv), **spec,
+                    "material_id": material.id, "prototype": material.prototype,
                     "thicknesses_nm": tuple(float(t) for t in sim.thicknesses_nm),
                     "split": splits[material.id]}
             jobs.append(Job(job_id=job_id_for(full), index=len(jobs), **full))
@@ -172,7 +179,7 @@ def library_metadata(scale: str, table, setting) -> dict:
                       default=str)
     return {
         "scale": cfg.name,
-        "simulation_settings": dataclasses.asdict(cfg.simulation),
+        "simulation_settings": simulation_settings_record(cfg.simulation),
         "simulation_setting": setting.to_dict(),
         "reciprocal_pixel_size_inv_A": config.RECIPROCAL_PIXEL_SIZE,
         "materials_sha256": hashlib.sha256(rows.encode()).hexdigest(),
@@ -182,6 +189,15 @@ def library_metadata(scale: str, table, setting) -> dict:
                                  "Gaussian spots at sub-pixel g (see fcunet_lib.targets)"},
         "normalisation": "CBED and probe divided by the vacuum probe's maximum",
     }
+
+
+def simulation_settings_record(sim: config.SimulationSettings) -> dict:
+    """The settings as plain data for a plan; ``other_energies_kv`` only when given,
+    so that every single-energy plan keeps the digest it had before the field existed."""
+    record = dataclasses.asdict(sim)
+    if not record["other_energies_kv"]:
+        del record["other_energies_kv"]
+    return record
 
 
 def jobs_per_system(sim: config.SimulationSettings) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import config
 
-__all__ = ["scale_models_dir", "train_options", "options_differences", "train_and_ship", "train_command", "run_folder",
+__all__ = ["scale_models_dir", "load_network", "train_options", "options_differences", "train_and_ship", "train_command", "run_folder",
            "require_models", "load_scale_models", "load_training_splits", "score_run",
            "architecture", "output_activation_of", "scale_fourier_padding",
            "network_options", "fourier_padding_of", "correlation_skip_of",
@@ -61,6 +61,51 @@ def load_scale_models(scale: str, names) -> dict:
     folder = scale_models_dir(scale)
     require_models(names, folder, scale=scale)
     return {name: model_store.load_model(name, folder=folder) for name in names}
+
+
+def load_network(scale: str, network: str, *, model_file=None):
+    """The learned finder's network: a shipped model of a scale, or a ``.keras`` file.
+
+    Parameters
+    ----------
+    scale : str
+        Scale preset whose shipped models are meant.
+    network : str
+        ``"fcunet"``, ``"spectral_unet"`` or ``"unet"``: the shipped model, or
+        the kind of network ``model_file`` holds.
+    model_file : path, optional
+        A trained network of that kind instead of the shipped one, e.g. a run
+        checkpoint (its run's ``state.json`` beside it supplies the target
+        normalisation) or a model trained at another scale.
+
+    Returns
+    -------
+    keras.Model
+        With ``model.card``: the shipped card, or for ``model_file`` a card
+        holding its ``file``, ``sha256``, ``command`` (naming the file) and the
+        run's ``options`` and ``target_scale`` where known.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the shipped model or ``model_file`` is missing.
+    """
+    if model_file is None:
+        return load_scale_models(scale, [network])[network]
+    import keras
+
+    from . import layers, model_store, train  # noqa: F401  (registers the custom objects)
+
+    path = Path(model_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"model_file {path} does not exist: expected a .keras file of a {network}")
+    state_path = path.parent / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    model = keras.saving.load_model(path, compile=False)
+    model.card = {"model": network, "file": str(path), "sha256": model_store.sha256_of(path),
+                  "command": f"{network} from {path}", "library_hash": None,
+                  **{key: state[key] for key in ("options", "target_scale") if key in state}}
+    return model
 
 
 def load_training_splits(scale: str, *, seed: int = 0):

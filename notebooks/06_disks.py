@@ -48,6 +48,7 @@ thick_min_nm = 25.0  # on-zone patterns at least this thick are "thick", thinner
 background_weight = 0.1  # share of the intensity moved into the background (training range 0.01–0.1)
 background_q_px = 4.0  # Lorentzian width of the background [pixels]
 network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
+model_file = None  # a .keras file of that kind of network to use instead (e.g. a run checkpoint); None: the shipped one
 
 # %%
 # Derive the sizes from the scale, load this scale's network, find the library (≈ 5 s if built).
@@ -64,7 +65,7 @@ import fcunet_lib.training_run
 
 cfg = fl.config.get_scale(scale)
 pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
-model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+model = fl.training_run.load_network(scale, network, model_file=model_file)  # shipped ones sha256-checked
 network_label = fl.plots.training.MODEL_LABELS[network]
 folder = fl.library_plan.ensure_library(scale, seed=seed)["folder"]  # builds or resumes it if needed
 library_hash = fl.library.library_hash(folder)
@@ -151,7 +152,8 @@ pd.DataFrame([{**options, "mean accuracy": score} for options, score in tuned_ne
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default.
 # Any other network of Table I fits the same slot (`-p network=spectral_unet`): the predictions
-# go through the same peak finder, so the comparison isolates the network.
+# go through the same peak finder, so the comparison isolates the network; `-p model_file=PATH`
+# reads a network of that kind trained elsewhere (a run checkpoint, another scale's model).
 
 # %%
 # Find the disks with both methods, with and without background (≈ 0.1–0.3 s per pattern).
@@ -274,6 +276,7 @@ numbers = {
     "mc_passes": cfg.evaluation.mc_passes,
     "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
+    "model_file": None if model_file is None else str(model_file),  # None: the shipped network
     "seed": seed,
 }
 results_path = fl.results.write_results(

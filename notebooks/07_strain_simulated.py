@@ -48,6 +48,7 @@ approximation = None  # "column" or "supercell"; None: the scale's (cfg.evaluati
 thickness_nm = 40.0  # specimen thickness [nm] (paper: 40 nm)
 n_examples = 5  # example patterns shown per dataset
 network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
+model_file = None  # a .keras file of that kind of network to use instead (e.g. a run checkpoint); None: the shipped one
 correlation_options = {}  # extra find_disks_correlation options (e.g. notebook 06's tuned "correlation_options")
 network_options = {}  # extra find_disks_fcunet peak options (e.g. notebook 06's tuned "network_options")
 
@@ -71,7 +72,7 @@ pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE  # patterns are simulated on the mo
 approximation = approximation or cfg.evaluation.multilayer_model
 if approximation not in fl.config.MULTILAYER_MODELS:
     raise ValueError(f"approximation must be one of {fl.config.MULTILAYER_MODELS}; got {approximation!r}")
-model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+model = fl.training_run.load_network(scale, network, model_file=model_file)  # shipped ones sha256-checked
 network_label = fl.plots.training.MODEL_LABELS[network]
 sample = fl.multilayer.fig3_multilayer(n_x, step_nm=step_nm, thickness_nm=thickness_nm)
 DATASETS = ("on_zone", "mistilt")
@@ -138,7 +139,8 @@ for name, scan in scans.items():
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
 # `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
-# the same peak finder.
+# the same peak finder, and `-p model_file=PATH` a network of that kind trained elsewhere (a run
+# checkpoint, another scale's model; the result file records its sha256).
 
 # %%
 # Detect the disks with both methods (≈ 1 s at smoke; ≈ 1–2 min at default on 2 cores).
@@ -296,6 +298,7 @@ numbers = {
     "mc_passes": cfg.evaluation.mc_passes,
     "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
+    "model_file": None if model_file is None else str(model_file),  # None: the shipped network
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }

@@ -46,6 +46,7 @@ max_tilt_mrad = 2.0  # stand-in largest local tilt [mrad]
 n_tilt_states = 6  # distinct tilts simulated per probe (stand-in)
 dose = 3e5  # stand-in electrons per pattern (≈ 1 pA for the paper's 50 ms dwell)
 network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
+model_file = None  # a .keras file of that kind of network to use instead (e.g. a run checkpoint); None: the shipped one
 correlation_options = {}  # extra find_disks_correlation options (e.g. notebook 06's tuned "correlation_options")
 network_options = {}  # extra find_disks_fcunet peak options (e.g. notebook 06's tuned "network_options")
 
@@ -72,7 +73,7 @@ DATA_LABEL = "simulated stand-in" if simulated else "experimental data"
 PROBES = fl.hbn.PROBES
 METHODS = fl.plots.hbn.METHODS
 pattern_size = cfg.simulation.pattern_size
-model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+model = fl.training_run.load_network(scale, network, model_file=model_file)  # shipped ones sha256-checked
 network_label = fl.plots.training.MODEL_LABELS[network]
 stand_in = fl.hbn.StandIn(scan_shape=cfg.evaluation.scan_shape, thickness_range_nm=tuple(thickness_range_nm),
                           max_tilt_mrad=max_tilt_mrad, n_tilt_states=n_tilt_states, dose=dose, seed=seed)
@@ -151,7 +152,8 @@ mean_patterns = {name: np.asarray(getattr(data, "data", data), np.float64).mean(
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
 # `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
-# the same peak finder.
+# the same peak finder, and `-p model_file=PATH` a network of that kind trained elsewhere (a run
+# checkpoint, another scale's model; the result file records its sha256).
 
 # %%
 # Detect the disks with both methods (≈ 5 s at smoke; ≈ 2 min at default on 2 cores: 4 × 400 patterns of
@@ -248,6 +250,7 @@ numbers = {
     "mc_passes": cfg.evaluation.mc_passes,
     "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
+    "model_file": None if model_file is None else str(model_file),  # None: the shipped network
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }

@@ -54,6 +54,7 @@ step_nm = 1.0  # probe step of the real data [nm] (the paper's 10 Å)
 rotation_deg = 0.0  # real data: angle of the layer normal on the detector, from qx towards qy [degrees]
 composition_path = None  # real data: Ge fraction per position (e.g. STEM-EELS), .npy of (Rx, Ry) or (Rx,)
 network = "fcunet"  # the network behind the learned finder: any shipped model of this scale (Table I's rows)
+model_file = None  # a .keras file of that kind of network to use instead (e.g. a run checkpoint); None: the shipped one
 correlation_options = {}  # extra find_disks_correlation options (e.g. notebook 06's tuned "correlation_options")
 network_options = {}  # extra find_disks_fcunet peak options (e.g. notebook 06's tuned "network_options")
 
@@ -80,7 +81,7 @@ pattern_size = cfg.simulation.pattern_size
 simulated = data_path is None
 TAG = "simulated stand-in" if simulated else f"measured data ({Path(data_path).name})"
 METHODS = fl.plots.strain.METHODS
-model = fl.training_run.load_scale_models(scale, [network])[network]  # sha256-checked
+model = fl.training_run.load_network(scale, network, model_file=model_file)  # shipped ones sha256-checked
 network_label = fl.plots.training.MODEL_LABELS[network]
 stack = fl.sige.SiGeStack(energy_kv=energy_kv, semiangle_mrad=semiangle_mrad, dose_e=dose_e,
                           reference_fraction=reference_fraction)
@@ -174,7 +175,8 @@ print(f"data {patterns.shape}, {patterns.sum(axis=(2, 3)).mean():.3g} counts per
 #
 # The learned finder reads the prediction of the `network` parameter's model, FCU-Net by default;
 # `-p network=spectral_unet` (or `unet`) puts another of Table I's networks in its place, through
-# the same peak finder.
+# the same peak finder, and `-p model_file=PATH` a network of that kind trained elsewhere (a run
+# checkpoint, another scale's model; the result file records its sha256).
 
 # %%
 # Detect the disks with both methods (≈ 3 s at smoke; default, 2,000 patterns of 128²: ≈ 2–4 min
@@ -295,6 +297,7 @@ numbers = {
     "mc_passes": cfg.evaluation.mc_passes,
     "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
+    "model_file": None if model_file is None else str(model_file),  # None: the shipped network
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }

@@ -61,3 +61,33 @@ def test_folder_is_keyed_by_plan(small_table):
     a = library_plan.plan_digest(library_plan.plan_library(small_table, sim, seed=0), {"x": 1})
     b = library_plan.plan_digest(library_plan.plan_library(small_table, sim, seed=1), {"x": 1})
     assert a != b and library_plan.library_folder("smoke", a).name == f"library-{a}"
+
+
+def test_other_energies_draw_one_energy_per_orientation_and_keep_the_rest_of_the_plan(small_table):
+    sim = dataclasses.replace(config.get_scale("smoke").simulation, zone_axes_per_system=2,
+                              random_orientations_per_system=3)
+    single = library_plan.plan_library(small_table, sim, seed=0)
+    multi_sim = dataclasses.replace(sim, other_energies_kv=(80.0, 200.0))
+    multi = library_plan.plan_library(small_table, multi_sim, seed=0)
+    again = library_plan.plan_library(small_table, multi_sim, seed=0)
+    assert [j.to_dict() for j in multi] == [j.to_dict() for j in again]
+    assert {j.energy_kv for j in single} == {sim.energy_kv}
+    assert {j.energy_kv for j in multi} == {80.0, 200.0, sim.energy_kv}  # 2 x 10 orientations
+    # everything but the energy (and so the job id) is the single-energy plan's
+    strip = ("energy_kv", "job_id")
+    assert ([{k: v for k, v in j.to_dict().items() if k not in strip} for j in multi]
+            == [{k: v for k, v in j.to_dict().items() if k not in strip} for j in single])
+
+
+def test_single_energy_plans_keep_their_settings_record():
+    sim = config.get_scale("default").simulation
+    record = library_plan.simulation_settings_record(sim)
+    assert "other_energies_kv" not in record and record["energy_kv"] == 300.0
+    multi = dataclasses.replace(sim, other_energies_kv=(80.0,))
+    assert library_plan.simulation_settings_record(multi)["other_energies_kv"] == (80.0,)
+
+
+@pytest.mark.parametrize("energies", [(300.0,), (0.0,), (-80.0,), (80.0, 80.0)])
+def test_other_energies_must_be_distinct_positive_energies(energies):
+    with pytest.raises(ValueError, match="distinct beam energies"):
+        dataclasses.replace(config.get_scale("smoke").simulation, other_energies_kv=energies)

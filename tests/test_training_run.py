@@ -174,3 +174,20 @@ def test_the_shipped_cards_hold_the_options_a_retrain_asks_for(name):
     options = training_run.train_options("default", seed=card["seed"],
                                          target_norm=evaluation.target_norm_of(card))
     assert training_run.options_differences(options.to_dict(), card["options"]) == {}
+
+
+def test_load_network_reads_a_model_file_with_its_run_state(tmp_path):
+    import json
+
+    from fcunet_lib import model_store, models
+
+    model = models.build_model("unet", input_size=64, base_filters=2, levels=2, convs_per_block=1, dropout=0.1)
+    path = tmp_path / "checkpoint-0001.keras"
+    model.save(path)
+    (tmp_path / "state.json").write_text(json.dumps({"options": {"target_norm": "pattern_max"},
+                                                     "target_scale": 1.0, "epochs_done": 1}))
+    loaded = training_run.load_network("default", "unet", model_file=path)
+    assert loaded.card["sha256"] == model_store.sha256_of(path)
+    assert loaded.card["options"] == {"target_norm": "pattern_max"} and str(path) in loaded.card["command"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        training_run.load_network("default", "unet", model_file=tmp_path / "missing.keras")

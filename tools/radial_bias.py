@@ -36,7 +36,9 @@ scored beside them. Writes one JSON; nothing is shipped.
 that the disks keep their radius in Å⁻¹ (and on the model's pixel grid):
 what then changes is only the physics of the energy (the curvature of the
 Ewald sphere and the strength of the scattering), which separates it from
-the size of the disks. ``--no-validation`` skips the validation split (no
+the size of the disks. ``--extra-model NAME=PATH`` scores a further
+``.keras`` file (a run checkpoint, say) beside the shipped models.
+``--no-validation`` skips the validation split (no
 library needed).
 """
 
@@ -82,6 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--symmetry-frames", type=int, choices=(1, 2, 4, 8), default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "checks" / "radial_bias.json")
+    parser.add_argument("--extra-model", action="append", default=[], metavar="NAME=PATH",
+                        help="also score this .keras file (e.g. a run checkpoint) under NAME")
     parser.add_argument("--no-validation", action="store_true", help="skip the validation split (no library)")
     parser.add_argument("--hbn-energy-kv", type=float, default=None,
                         help="beam energy of the h-BN stand-in [kV] (default: the paper's 80 kV)")
@@ -95,15 +99,20 @@ def main(argv=None) -> int:
     pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
     match_px = fl.metrics.PAPER_MATCH_RADIUS / pixel_size
     models = training_run.load_scale_models(args.scale, args.models)
+    extra = dict(extra_models(args.extra_model))
     report = {"command": " ".join(["python tools/radial_bias.py", *args.models, f"--scale {args.scale}",
                                    f"--patterns {args.patterns} --seed {args.seed}",
                                    f"--symmetry-frames {args.symmetry_frames}",
                                    *(["--no-validation"] if args.no_validation else []),
                                    *([f"--hbn-energy-kv {args.hbn_energy_kv:g}"] if args.hbn_energy_kv else []),
-                                   *(["--hbn-keep-disk-size"] if args.hbn_keep_disk_size else [])]),
+                                   *(["--hbn-keep-disk-size"] if args.hbn_keep_disk_size else []),
+                                   *(f"--extra-model {item}" for item in args.extra_model)]),
               "units": "pixels of the model grid; negative: towards the pattern centre",
               "match_radius_inv_A": fl.metrics.PAPER_MATCH_RADIUS,
               "models": {name: model.card["sha256"] for name, model in models.items()}}
+    for name, (model, sha256) in extra.items():
+        models[name] = model
+        report["models"][name] = sha256
 
     if not args.no_validation:
         report["validation"] = validation_bias(args, models, pixel_size, match_px)
@@ -112,6 +121,19 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
+
+
+def extra_models(items):
+    """``(name, (keras model, sha256))`` for every ``NAME=PATH`` of ``--extra-model``."""
+    import keras
+
+    from fcunet_lib import layers, model_store, train  # noqa: F401  (registers the custom objects)
+
+    for item in items:
+        name, _, path = item.partition("=")
+        if not name or not Path(path).is_file():
+            raise SystemExit(f"--extra-model {item!r}: expected NAME=PATH of an existing .keras file")
+        yield name, (keras.saving.load_model(path, compile=False), model_store.sha256_of(path))
 
 
 def validation_bias(args, models, pixel_size, match_px):
