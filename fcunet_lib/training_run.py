@@ -18,8 +18,8 @@ from pathlib import Path
 
 from . import config
 
-__all__ = ["scale_models_dir", "load_network", "train_options", "options_differences", "train_and_ship", "train_command", "run_folder",
-           "require_models", "load_scale_models", "load_training_splits", "score_run",
+__all__ = ["scale_models_dir", "load_network", "load_model_file", "train_options", "options_differences",
+           "train_and_ship", "train_command", "run_folder", "require_models", "load_scale_models", "load_training_splits", "score_run",
            "architecture", "output_activation_of", "scale_fourier_padding",
            "network_options", "fourier_padding_of", "correlation_skip_of",
            "scale_correlation_skip"]
@@ -74,37 +74,71 @@ def load_network(scale: str, network: str, *, model_file=None):
         ``"fcunet"``, ``"spectral_unet"`` or ``"unet"``: the shipped model, or
         the kind of network ``model_file`` holds.
     model_file : path, optional
-        A trained network of that kind instead of the shipped one, e.g. a run
-        checkpoint (its run's ``state.json`` beside it supplies the target
-        normalisation) or a model trained at another scale.
+        A trained network of that kind instead of the shipped one
+        (:func:`load_model_file`).
 
     Returns
     -------
     keras.Model
-        With ``model.card``: the shipped card, or for ``model_file`` a card
-        holding its ``file``, ``sha256``, ``command`` (naming the file) and the
-        run's ``options`` and ``target_scale`` where known.
+        With ``model.card`` (:func:`load_model_file` for ``model_file``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If the shipped model or ``model_file`` is missing, or the file has
+        neither a card nor a run state beside it.
+    """
+    if model_file is None:
+        return load_scale_models(scale, [network])[network]
+    return load_model_file(model_file, network=network)
+
+
+def load_model_file(model_file, *, network: str = "network"):
+    """A trained network from a ``.keras`` file, with what says how it was trained.
+
+    Parameters
+    ----------
+    model_file : path
+        A model with its card beside it (``<name>.json``, as in ``models/``;
+        sha256-checked by :func:`fcunet_lib.model_store.load_model`), or a run
+        checkpoint with its run's ``state.json`` beside it.
+    network : str
+        What the file holds, for the card's ``command`` and the messages.
+
+    Returns
+    -------
+    keras.Model
+        With ``model.card``: the card, or for a checkpoint a card holding its
+        ``file``, ``sha256``, ``command`` (naming the file) and the run's
+        ``options``, ``target_scale`` and ``history``.
 
     Raises
     ------
     FileNotFoundError
-        If the shipped model or ``model_file`` is missing.
+        If ``model_file`` does not exist.
+    ValueError
+        If it has neither a card nor a run state beside it (the target
+        normalisation it was trained with would be unknown).
     """
-    if model_file is None:
-        return load_scale_models(scale, [network])[network]
-    import keras
-
-    from . import layers, model_store, train  # noqa: F401  (registers the custom objects)
+    from . import model_store
 
     path = Path(model_file)
     if not path.is_file():
         raise FileNotFoundError(f"model_file {path} does not exist: expected a .keras file of a {network}")
+    if path.with_suffix(".json").is_file():
+        return model_store.load_model(path.stem, folder=path.parent)
     state_path = path.parent / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    if not state_path.is_file():
+        raise ValueError(f"{path}: expected a model with its card ({path.with_suffix('.json').name}) or a "
+                         f"run checkpoint with {state_path.name} beside it")
+    import keras
+
+    from . import layers, train  # noqa: F401  (registers the custom objects)
+
+    state = json.loads(state_path.read_text())
     model = keras.saving.load_model(path, compile=False)
-    model.card = {"model": network, "file": str(path), "sha256": model_store.sha256_of(path),
-                  "command": f"{network} from {path}", "library_hash": None,
-                  **{key: state[key] for key in ("options", "target_scale") if key in state}}
+    model.card = {**state, "model": network, "file": str(path), "sha256": model_store.sha256_of(path),
+                  "command": f"{network} from {path}", "library_hash": None}
     return model
 
 

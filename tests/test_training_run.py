@@ -191,3 +191,15 @@ def test_load_network_reads_a_model_file_with_its_run_state(tmp_path):
     assert loaded.card["options"] == {"target_norm": "pattern_max"} and str(path) in loaded.card["command"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         training_run.load_network("default", "unet", model_file=tmp_path / "missing.keras")
+
+
+def test_load_model_file_reads_a_card_beside_it_and_rejects_a_bare_file(tmp_path):
+    from fcunet_lib import model_store
+
+    folder = training_run.scale_models_dir("default")
+    shipped = training_run.load_model_file(folder / "unet.keras")
+    assert shipped.card == model_store.read_card("unet", folder=folder)
+    bare = tmp_path / "bare.keras"
+    bare.write_bytes((folder / "unet.keras").read_bytes())
+    with pytest.raises(ValueError, match="state.json"):
+        training_run.load_model_file(bare)

@@ -142,18 +142,16 @@ def main(argv=None) -> int:
     simulation_seconds = time.perf_counter() - start
     train_data, validation = train.load_split(folder, "train"), train.load_split(folder, "validation")
 
-    card = model_store.read_card(args.model, folder=training_run.scale_models_dir(cfg.name))
+    shipped = training_run.load_network(cfg.name, args.model)  # scored below; training gets its own copy
+    card = shipped.card
     options = dataclasses.replace(
         training_run.train_options(cfg.name, seed=args.seed, target_norm=fl.evaluation.target_norm_of(card)),
         epochs=args.epochs, alpha=args.alpha)
     run = ROOT / "build" / "energy_finetune" / f"{args.model}-{folder.name}-a{args.alpha:g}-s{args.seed}"
-    state = train.train(lambda: training_run.load_scale_models(cfg.name, [args.model])[args.model],
+    state = train.train(lambda: training_run.load_network(cfg.name, args.model),
                         train_data, validation, run, options=options, verbose=2)
 
-    import keras
-
-    tuned = keras.saving.load_model(run / state["checkpoint"], compile=False)
-    shipped = training_run.load_scale_models(cfg.name, [args.model])[args.model]
+    tuned = training_run.load_model_file(run / state["checkpoint"], network=args.model)
     pixel_size = config.RECIPROCAL_PIXEL_SIZE
     energies = energies_of(validation)
     command = (f"python tools/energy_finetune.py {args.model} --scale {cfg.name} --energies "
@@ -178,7 +176,7 @@ def main(argv=None) -> int:
         "curves": state["history"],
         "validation_by_energy_kv": {
             "shipped": scores_by_energy(shipped, card, validation, energies, pixel_size=pixel_size),
-            "fine_tuned": scores_by_energy(tuned, state, validation, energies, pixel_size=pixel_size),
+            "fine_tuned": scores_by_energy(tuned, tuned.card, validation, energies, pixel_size=pixel_size),
         },
         "machine": model_store.machine_description(),
     }

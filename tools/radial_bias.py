@@ -110,9 +110,9 @@ def main(argv=None) -> int:
               "units": "pixels of the model grid; negative: towards the pattern centre",
               "match_radius_inv_A": fl.metrics.PAPER_MATCH_RADIUS,
               "models": {name: model.card["sha256"] for name, model in models.items()}}
-    for name, (model, sha256) in extra.items():
+    for name, model in extra.items():
         models[name] = model
-        report["models"][name] = sha256
+        report["models"][name] = model.card["sha256"]
 
     if not args.no_validation:
         report["validation"] = validation_bias(args, models, pixel_size, match_px)
@@ -124,16 +124,17 @@ def main(argv=None) -> int:
 
 
 def extra_models(items):
-    """``(name, (keras model, sha256))`` for every ``NAME=PATH`` of ``--extra-model``."""
-    import keras
-
-    from fcunet_lib import layers, model_store, train  # noqa: F401  (registers the custom objects)
+    """``(name, model)`` for every ``NAME=PATH`` of ``--extra-model`` (the card beside it, or the run state)."""
+    from fcunet_lib import training_run
 
     for item in items:
         name, _, path = item.partition("=")
-        if not name or not Path(path).is_file():
-            raise SystemExit(f"--extra-model {item!r}: expected NAME=PATH of an existing .keras file")
-        yield name, (keras.saving.load_model(path, compile=False), model_store.sha256_of(path))
+        if not name or not path:
+            raise SystemExit(f"--extra-model {item!r}: expected NAME=PATH of a .keras file")
+        try:
+            yield name, training_run.load_model_file(path, network=name)
+        except (FileNotFoundError, ValueError) as error:
+            raise SystemExit(f"--extra-model {item!r}: {error}") from None
 
 
 def validation_bias(args, models, pixel_size, match_px):

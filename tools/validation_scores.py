@@ -89,21 +89,16 @@ def disk_scores(found, truth, size, pixel_size):
 
 def load_scored_model(path: Path):
     """A model and the card or run state that says how its targets were scaled."""
-    import keras
+    from fcunet_lib import training_run
 
-    from fcunet_lib import layers, model_store  # noqa: F401  (registers the custom layers)
-
-    path = Path(path)
-    card_path = path.with_suffix(".json")
-    if card_path.is_file():
-        return model_store.load_model(path.stem, folder=path.parent), json.loads(card_path.read_text())
-    state_path = path.parent / "state.json"
-    if not state_path.is_file():
-        raise SystemExit(f"{path}: expected a shipped model with its card ({card_path.name}) or a "
-                         f"run checkpoint with {state_path.name} beside it")
-    model = keras.saving.load_model(path, compile=False)
-    state = json.loads(state_path.read_text())  # a run's state has no architecture: read it off the model
-    return model, {**state, "architecture": architecture_of(model)}
+    try:
+        model = training_run.load_model_file(path)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(str(error)) from None
+    if "architecture" in model.card:
+        return model, model.card
+    # a run's state has no architecture: read it off the model
+    return model, {**model.card, "architecture": architecture_of(model)}
 
 
 def architecture_of(model) -> dict:
