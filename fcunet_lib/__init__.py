@@ -45,6 +45,7 @@ _SUBMODULES = {
     "strain_cli",
     "targets",
     "train",
+    "training_domain",
     "training_run",
     "tune",
     "userdata",

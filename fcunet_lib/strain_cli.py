@@ -196,6 +196,7 @@ def _strain(args):
                                 clip_negative=args.clip_negative)
     reference = region.mask(data.shape[:2])
     _warn_probe_size(probe, calibration)
+    domain_warnings = _warn_training_domain(model, calibration)
 
     bv = _find_disks(args.method, data, probe, calibration, model, batch_size, symmetry_frames)
     from fcunet_lib.strain import strain_map
@@ -205,7 +206,7 @@ def _strain(args):
     summary = map_summary(result)
     png = _png_bytes(plot_overview(vbf, result, region=region, summary=summary,
                                    title=f"{Path(args.input).name}: {args.method}"))
-    metadata = _provenance(args, region, model)
+    metadata = {**_provenance(args, region, model), "training_domain_warnings": "; ".join(domain_warnings)}
     _write_both(h5_path, png_path, png, lambda: userdata.save_results(
         h5_path, bv, result, calibration=calibration, virtual_bright_field=vbf, metadata=metadata))
     return {"h5": h5_path, "png": png_path, "summary": summary}
@@ -284,6 +285,19 @@ def _warn_file_calibration(cube, calibration):
     if abs(own / calibration.pixel_size - 1) > 1e-3:
         print(f"{_PROG}: warning: the file is calibrated at {own:g} 1/Å per pixel; using --pixel-size "
               f"{calibration.pixel_size:g}", file=sys.stderr)
+
+
+def _warn_training_domain(model, calibration):
+    """Say where the calibration lies outside the network's training library; the sentences, for the file."""
+    card = getattr(model, "card", None)
+    if card is None:
+        return []
+    from fcunet_lib.training_domain import card_warnings
+
+    found = card_warnings(card, energy_kv=calibration.energy_kv, semiangle_mrad=calibration.semiangle_mrad)
+    for line in found:
+        print(f"{_PROG}: warning: {line}", file=sys.stderr)
+    return found
 
 
 def _warn_probe_size(probe, calibration):

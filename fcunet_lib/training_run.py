@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import config
+from .training_domain import TrainingDomain
 
 __all__ = ["scale_models_dir", "load_network", "load_model_file", "train_options", "options_differences",
            "train_and_ship", "train_command", "run_folder", "require_models", "load_scale_models", "load_training_splits", "score_run",
@@ -436,6 +437,7 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         "library_hash": library.library_hash(library_folder),
         "library_folder": Path(library_folder).name,
         "split_digest": library.split_digest(library_folder),
+        "training_domain": TrainingDomain.from_simulation(config.get_scale(scale).simulation).to_dict(),
         "command": train_command(scale, name, seed, state["options"]["epochs"],
                                  target_norm=state["options"]["target_norm"],
                                  output_activation=network["output_activation"],

@@ -63,6 +63,7 @@ import fcunet_lib.multilayer
 import fcunet_lib.multilayer_supercell
 import fcunet_lib.plots.strain  # makes fl.plots.strain available
 import fcunet_lib.plots.training  # MODEL_LABELS
+import fcunet_lib.training_domain
 import fcunet_lib.training_run
 
 cfg = fl.config.get_scale(scale)
@@ -81,6 +82,10 @@ print(f"scan {n_x} × {n_y} positions, patterns {pattern_size}² at {pixel_size:
       f"{sample.n_layers} layers of {sample.layer_positions} positions + "
       f"{sample.substrate_positions} substrate positions; {approximation} model")
 print(f"{network_label}:", model.card["command"], "| sha256", model.card["sha256"][:12])
+# Where the beam lies outside what the network was trained on (fl.training_domain): one line each.
+domain_warnings = fl.training_domain.card_warnings(model.card, energy_kv=sample.energy_kv,
+                                                   semiangle_mrad=sample.semiangle_mrad)
+print("outside the training library:", "; ".join(domain_warnings) or "nothing")
 
 # %% [markdown]
 # ## The sample
@@ -299,6 +304,7 @@ numbers = {
     "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "model_file": None if model_file is None else str(model_file),  # None: the shipped network
+    "training_domain_warnings": domain_warnings,  # where the beam lies outside the network's library
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }

@@ -61,6 +61,7 @@ import fcunet_lib.hbn
 import fcunet_lib.hbn_strain
 import fcunet_lib.plots.hbn  # makes fl.plots.hbn available
 import fcunet_lib.plots.training  # MODEL_LABELS
+import fcunet_lib.training_domain
 import fcunet_lib.training_run
 
 cfg = fl.config.get_scale(scale)
@@ -79,6 +80,12 @@ stand_in = fl.hbn.StandIn(scan_shape=cfg.evaluation.scan_shape, thickness_range_
                           max_tilt_mrad=max_tilt_mrad, n_tilt_states=n_tilt_states, dose=dose, seed=seed)
 print(f"data: {DATA_LABEL}; probes: {', '.join(p.label for p in PROBES)}")
 print(f"{network_label}:", model.card["command"], "| sha256", model.card["sha256"][:12])
+# Where the probes lie outside what the network was trained on (fl.training_domain): one line each.
+domain_warnings = {p.name: fl.training_domain.card_warnings(
+    model.card, energy_kv=stand_in.energy_kv if simulated else energy_kv,
+    semiangle_mrad=(semiangles_mrad or {}).get(p.name, p.semiangle_mrad)) for p in PROBES}
+for name, lines in domain_warnings.items():
+    print(f"outside the training library, {name}:", "; ".join(lines) or "nothing")
 
 # %% [markdown]
 # ## The stand-in sample
@@ -223,6 +230,13 @@ fig
 # The bullseye's means are ≈ 0 by construction (it is the reference). The stand-in has no scan
 # distortions, descan or drift, and its tilt states are few, so its maps are smoother than the
 # experiment's; its systematic errors come from the probes and the dynamical scattering alone.
+#
+# The learned finder is read here outside what it was trained on: the first cell prints, per probe,
+# where the beam lies beyond the network's training library (`fl.training_domain`, also in the
+# result file as `training_domain_warnings`). The default library is simulated at 300 kV with 1–4
+# mrad probes, so at 80 kV every probe is at an untrained energy, and the 0.86 and 12 mrad disks
+# are narrower and wider in Å⁻¹ than any it has seen. `python tools/radial_bias.py` measures what
+# that does to the disk positions, band by band in |g|.
 
 # %%
 # Write the figure and its numbers with provenance (instant).
@@ -251,6 +265,7 @@ numbers = {
     "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "model_file": None if model_file is None else str(model_file),  # None: the shipped network
+    "training_domain_warnings": domain_warnings,  # per probe, where it lies outside the network's library
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }

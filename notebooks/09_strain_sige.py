@@ -71,6 +71,7 @@ import fcunet_lib.plots.sige  # makes fl.plots.sige available
 import fcunet_lib.plots.strain
 import fcunet_lib.plots.training  # MODEL_LABELS
 import fcunet_lib.sige
+import fcunet_lib.training_domain
 import fcunet_lib.training_run
 import fcunet_lib.userdata
 
@@ -89,6 +90,9 @@ layout = fl.sige.lay_out(stack, scan_shape, levels=levels, seed=seed)
 print(f"{TAG}: scan {scan_shape[0]} × {scan_shape[1]}, patterns {pattern_size}² "
       f"at {fl.config.RECIPROCAL_PIXEL_SIZE:.4f} Å⁻¹/px")
 print(f"{network_label}:", model.card["command"], "| sha256", model.card["sha256"][:12])
+# Where the beam lies outside what the network was trained on (fl.training_domain): one line each.
+domain_warnings = fl.training_domain.card_warnings(model.card, energy_kv=energy_kv, semiangle_mrad=semiangle_mrad)
+print("outside the training library:", "; ".join(domain_warnings) or "nothing")
 
 # %% [markdown]
 # ## The expected strain (eq. 6) and the stand-in
@@ -298,6 +302,7 @@ numbers = {
     "symmetry_frames": cfg.evaluation.symmetry_frames,
     "network": network,  # whose predictions the "fcunet" entries (fl.find_disks_fcunet) read
     "model_file": None if model_file is None else str(model_file),  # None: the shipped network
+    "training_domain_warnings": domain_warnings,  # where the beam lies outside the network's library
     "peak_options": {"correlation": dict(correlation_options), "fcunet": dict(network_options)},  # beyond the defaults
     "seed": seed,
 }
