@@ -66,3 +66,28 @@ def test_smoke_numbers_match_stored_expectations(name):
     expectation = json.loads(expectation_file.read_text())
     record = _smoke_record(name)
     _compare(record["numbers"], expectation["numbers"], expectation["tolerance"], name)
+
+
+@pytest.mark.parametrize("network", ["unet", "spectral_unet", "fcunet"])
+def test_smoke_cards_record_their_training_domain(network):
+    from fcunet_lib import training_run
+    from fcunet_lib.training_domain import TrainingDomain
+
+    path = training_run.scale_models_dir("smoke") / f"{network}.json"
+    if not path.is_file():
+        if os.environ.get("FCUNET_REQUIRE_SMOKE") == "1":
+            pytest.fail(f"{path} was not written by the smoke training run")
+        pytest.skip(f"{path} missing: run `make test` to train the smoke models first")
+    card = json.loads(path.read_text())
+    assert "training_domain" in card
+    assert TrainingDomain.from_card(card) == TrainingDomain.from_simulation(config.get_scale("smoke").simulation)
+
+
+def test_smoke_hbn_run_names_the_untrained_energy_for_every_probe():
+    from fcunet_lib import hbn
+
+    record = _smoke_record("fig4_strain_hbn")
+    warnings = record["numbers"]["training_domain_warnings"]
+    assert set(warnings) == {probe.name for probe in hbn.PROBES}
+    energy = record["numbers"]["energy_kv"]
+    assert all(any(f"{energy:g} kV" in line for line in lines) for lines in warnings.values())
