@@ -170,3 +170,39 @@ def test_module_import_is_light():
             "print(sorted(m for m in ('py4DSTEM', 'tensorflow', 'keras', 'numpy') if m in sys.modules))")
     listed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert listed.strip() == "[]"
+
+
+def _disk_correlator(size=64, radius=3.0):
+    """A saveable stand-in network: the pattern correlated with a disk, so its maxima are the disk centres."""
+    keras = pytest.importorskip("keras")
+    cbed = keras.Input((size, size, 1), name="cbed")
+    probe = keras.Input((size, size, 1), name="probe")
+    both = keras.layers.Concatenate()([cbed, probe])
+    width = 2 * int(radius) + 1
+    conv = keras.layers.Conv2D(1, width, padding="same", use_bias=False, name="structure_factor")
+    model = keras.Model([cbed, probe], conv(both))
+    q = np.arange(width) - width // 2
+    kernel = np.zeros((width, width, 2, 1), np.float32)
+    kernel[:, :, 0, 0] = np.hypot(*np.meshgrid(q, q, indexing="ij")) <= radius  # the probe channel is unused
+    conv.kernel.assign(kernel / kernel.sum())
+    return model
+
+
+def test_fcunet_end_to_end_records_the_training_domain_warnings(tmp_path, files, capsys):
+    from fcunet_lib import model_store
+
+    folder = tmp_path / "models"
+    model_store.ship_model(_disk_correlator(), "fcunet", {"model": "fcunet", "scale": "default",
+                                                          "target_scale": 1.0}, folder=folder)
+    out = tmp_path / "scan"
+    argv = _argv(files, out, method="fcunet", extra=("--models-dir", str(folder), "--energy-kv", "80",
+                                                     "--symmetry-frames", "1"))
+    status = strain_cli.main(argv)
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "warning: the network was trained at 300 kV only and the data are at 80 kV" in err
+    result = userdata.read_results(tmp_path / "scan.h5")
+    assert "trained at 300 kV only" in result.metadata["training_domain_warnings"]
+    assert result.metadata["model_sha256"] == model_store.read_card("fcunet", folder=folder)["sha256"]
+    maps = py4DSTEM.read(str(tmp_path / "scan.h5")).get_from_tree("strain")
+    np.testing.assert_allclose(maps.get_slice("e_xx").data, 0.0, atol=1e-3)  # unstrained lattice
