@@ -127,9 +127,12 @@ def add_parser(subparsers):
     parser.add_argument("--model", default="fcunet", metavar="NAME",
                         help="shipped model for --method fcunet (default: %(default)s)")
     parser.add_argument("--models-dir", metavar="DIR", help="folder of shipped models (default: models/)")
-    parser.add_argument("--energy-kv", metavar="KV", help="beam energy [kV] (metadata, checks)")
+    parser.add_argument("--energy-kv", metavar="KV",
+                        help="beam energy [kV] (metadata; checks the probe size and, for --method fcunet, "
+                             "whether the network was trained at this energy)")
     parser.add_argument("--semiangle-mrad", metavar="MRAD",
-                        help="probe convergence semi-angle [mrad] (metadata, checks)")
+                        help="probe convergence semi-angle [mrad] (metadata; with --energy-kv checks the "
+                             "probe size and whether the network saw disks this size)")
     parser.add_argument("--batch-size", metavar="N", help="patterns per batch (bounds memory)")
     parser.add_argument("--symmetry-frames", metavar="N",
                         help="--method fcunet: average the prediction over N mirrored/rotated copies of "
