@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fcunet_lib import config, runner
+from fcunet_lib import config, models, runner
 
 pytestmark = pytest.mark.after_notebooks
 
@@ -23,13 +23,17 @@ RESULT_NAMES = [name for source in runner.list_notebooks()
                 for name in config.NOTEBOOK_RESULTS[source.stem][1]]
 
 
-def _smoke_record(name):
-    path = config.results_dir("smoke") / f"{name}.json"
+def _read_smoke_json(path, written_by):
+    """A JSON file of the smoke run: fails under ``make test`` if missing, skipped elsewhere."""
     if not path.is_file():
         if os.environ.get("FCUNET_REQUIRE_SMOKE") == "1":
-            pytest.fail(f"{path} was not written by the smoke notebook run")
-        pytest.skip(f"{path} missing: run `make test` to execute the notebooks first")
+            pytest.fail(f"{path} was not written by the smoke {written_by}")
+        pytest.skip(f"{path} missing: run `make test` to execute the smoke {written_by} first")
     return json.loads(path.read_text())
+
+
+def _smoke_record(name):
+    return _read_smoke_json(config.results_dir("smoke") / f"{name}.json", "notebook run")
 
 
 def _compare(actual, expected, tolerance, where):
@@ -68,17 +72,12 @@ def test_smoke_numbers_match_stored_expectations(name):
     _compare(record["numbers"], expectation["numbers"], expectation["tolerance"], name)
 
 
-@pytest.mark.parametrize("network", ["unet", "spectral_unet", "fcunet"])
+@pytest.mark.parametrize("network", models.MODEL_NAMES)
 def test_smoke_cards_record_their_training_domain(network):
     from fcunet_lib import training_run
     from fcunet_lib.training_domain import TrainingDomain
 
-    path = training_run.scale_models_dir("smoke") / f"{network}.json"
-    if not path.is_file():
-        if os.environ.get("FCUNET_REQUIRE_SMOKE") == "1":
-            pytest.fail(f"{path} was not written by the smoke training run")
-        pytest.skip(f"{path} missing: run `make test` to train the smoke models first")
-    card = json.loads(path.read_text())
+    card = _read_smoke_json(training_run.scale_models_dir("smoke") / f"{network}.json", "training run")
     assert "training_domain" in card
     assert TrainingDomain.from_card(card) == TrainingDomain.from_simulation(config.get_scale("smoke").simulation)
 
