@@ -24,6 +24,7 @@ _SUBMODULES = {
     "cli",
     "config",
     "disks",
+    "epoch_stream",
     "evaluation",
     "layers",
     "library",

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import atomic
 from . import augment as fl_augment
+from . import epoch_stream as fl_epoch_stream
 from .library import open_library
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "NoamSchedule",
     "load_split",
     "make_epoch",
+    "epoch_order",
+    "prepare_triplet",
     "normalise_targets",
     "TARGET_NORMS",
     "train",
@@ -254,6 +257,35 @@ def load_split(library_folder, split: str, *, max_jobs: int | None = None) -> di
     return data
 
 
+def epoch_order(n: int, *, epoch: int, seed: int, shuffle: bool = True) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits ``n`` patterns, seeded by ``(seed, epoch)``."""
+    return (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
+            else np.arange(n))
+
+
+def prepare_triplet(data: dict, index: int, *, epoch: int, seed: int,
+                    settings: fl_augment.AugmentSettings | None, target_scale: float = 1.0,
+                    target_norm: str = "global"):
+    """Pattern ``index`` of a split as the network sees it in epoch ``epoch``.
+
+    The target is normalised (:func:`normalise_targets`), then the triplet is
+    augmented with the generator of ``(seed, index, epoch)`` (none if
+    ``settings`` is None). Each triplet depends on nothing else, so epochs can
+    be assembled in any order or in parallel with the same result.
+
+    Returns
+    -------
+    (cbed, probe, target)
+        float32 arrays [N, N].
+    """
+    c, p, t = (data[k][index].astype(np.float32) for k in ("cbed", "probe", "target"))
+    t = normalise_targets(t, target_norm, target_scale=target_scale)
+    if settings is not None:
+        c, p, t, _ = fl_augment.augment_triplet(c, p, t, settings,
+                                                fl_augment.rng_for(seed, index, epoch))
+    return c, p, t
+
+
 def make_epoch(data: dict, *, epoch: int, seed: int,
                settings: fl_augment.AugmentSettings | None, target_scale: float = 1.0,
                shuffle: bool = True, target_norm: str = "global"):
@@ -275,18 +307,14 @@ def make_epoch(data: dict, *, epoch: int, seed: int,
         float32 ``[n, N, N, 1]`` in the network's units.
     """
     n = len(data["cbed"])
-    order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
-             else np.arange(n))
+    order = epoch_order(n, epoch=epoch, seed=seed, shuffle=shuffle)
     cbed = np.empty((n, *data["cbed"].shape[1:]), np.float32)
     probe = np.empty_like(cbed)
     target = np.empty_like(cbed)
     for out, index in enumerate(order):
-        c, p, t = (data[k][index].astype(np.float32) for k in ("cbed", "probe", "target"))
-        t = normalise_targets(t, target_norm, target_scale=target_scale)
-        if settings is not None:
-            c, p, t, _ = fl_augment.augment_triplet(
-                c, p, t, settings, fl_augment.rng_for(seed, int(index), epoch))
-        cbed[out], probe[out], target[out] = c, p, t
+        cbed[out], probe[out], target[out] = prepare_triplet(
+            data, int(index), epoch=epoch, seed=seed, settings=settings,
+            target_scale=target_scale, target_norm=target_norm)
     return [cbed[..., None], probe[..., None]], target[..., None]
 
 
@@ -502,12 +530,14 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
                                         target_norm=norm)
     for epoch in range(state["epochs_done"], options.epochs):
         start = time.perf_counter()
-        inputs, target = make_epoch(train_data, epoch=epoch, seed=options.seed,
-                                    settings=options.augment, target_scale=scale,
-                                    target_norm=norm)
-        fit = model.fit(inputs, target, batch_size=options.batch_size, epochs=epoch + 1,
-                        initial_epoch=epoch, shuffle=False, verbose=verbose,
-                        validation_data=(val_inputs, val_target))
+        # augmented on the fly, beside the training steps; the same batches as make_epoch's
+        batches = fl_epoch_stream.epoch_dataset(
+            train_data, epoch=epoch, seed=options.seed, settings=options.augment,
+            batch_size=options.batch_size, target_scale=scale, target_norm=norm)
+        fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                        verbose=verbose,
+                        validation_data=(val_inputs, val_target),
+                        validation_batch_size=options.batch_size)
         for key, values in fit.history.items():
             state["history"].setdefault(key, []).append(float(values[-1]))
         state["epochs_done"] = epoch + 1

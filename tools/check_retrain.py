@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/check_retrain.py fcunet [--scale default] [--seed 0]
+    python tools/check_retrain.py fcunet [--scale default] [--seed 0] [--epochs N]
 
 Trains the network from scratch in a scratch run folder
 (``build/retrain/<run folder name>``, keyed like ``fcunet train``'s; resumable after a kill, like any run),
@@ -12,6 +12,12 @@ validation split exactly as ``fcunet train`` does, and writes
 ``models/checks/retrain_<name>.json``: the card's and the retrained run's
 per-epoch curves and validation SSIM, side by side with their differences.
 Nothing is shipped; the shipped weights are not touched.
+
+``--epochs N`` (fewer than the card's) is the quick check: it trains only the
+first ``N`` epochs, in the same run folder (a later full check extends it),
+and writes ``models/checks/retrain_<name>_first<N>.json`` with those epochs'
+curves and seconds beside the card's; there is no final model to score, so
+it has no validation SSIM.
 
 Training on CPU uses oneDNN kernels whose reductions are not guaranteed to
 be bitwise reproducible, so "reproduces" means "within noise": the JSON
@@ -34,6 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("model", choices=["unet", "spectral_unet", "fcunet"])
     parser.add_argument("--scale", default="default")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train and compare only the first N epochs (default: the card's)")
     args = parser.parse_args(argv)
 
     from fcunet_lib import config, evaluation, model_store, models, train, training_run
@@ -58,6 +66,24 @@ def main(argv=None) -> int:
         correlation_skip=training_run.correlation_skip_of(shipped))
     run = (ROOT / "build" / "retrain"
            / training_run.run_folder(cfg.name, args.model, args.seed, library_folder, network).name)
+    card_epochs = len(shipped["curves"]["loss"])
+    partial = args.epochs is not None and args.epochs < card_epochs
+    if args.epochs is not None and not 1 <= args.epochs <= card_epochs:
+        raise SystemExit(f"--epochs {args.epochs}: expected 1 to the card's {card_epochs}")
+    command = (f"python tools/check_retrain.py {args.model} --scale {cfg.name} --seed {args.seed}"
+               + (f" --epochs {args.epochs}" if partial else ""))
+    if partial:
+        state = train.train(lambda: models.build_model(args.model, **network), train_data,
+                            validation, run, options=options, verbose=2,
+                            stop_after_epoch=args.epochs - 1)
+        comparison = _partial_comparison(args.model, command, shipped, state, run,
+                                         epochs=args.epochs)
+        out = ROOT / "models" / "checks" / f"retrain_{args.model}_first{args.epochs}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(comparison, indent=1) + "\n")
+        print(json.dumps(comparison["curves"], indent=1))
+        print(f"wrote {out}")
+        return 0
     state = train.train(lambda: models.build_model(args.model, **network), train_data,
                         validation, run, options=options, verbose=2)
     _, card = training_run.score_run(run, state, name=args.model, scale=cfg.name,
@@ -66,8 +92,7 @@ def main(argv=None) -> int:
                                      network=network)
     comparison = {
         "model": args.model,
-        "command": f"python tools/check_retrain.py {args.model} --scale {cfg.name} "
-                   f"--seed {args.seed}",
+        "command": command,
         "shipped_sha256": shipped["sha256"],
         "library_folder": {"shipped": shipped["library_folder"],
                            "retrained": card["library_folder"]},
@@ -75,9 +100,7 @@ def main(argv=None) -> int:
         "options_differences": training_run.options_differences(card["options"], shipped["options"]),
         "training_seconds": {"shipped": shipped["training_seconds"],
                              "retrained": card["training_seconds"]},
-        "curves": {key: {"shipped": shipped["curves"][key], "retrained": values,
-                         "difference": [b - a for a, b in zip(shipped["curves"][key], values)]}
-                   for key, values in card["curves"].items()},
+        "curves": _curves(shipped["curves"], card["curves"]),
         "validation_ssim": {zone: {"shipped": shipped["validation"]["ssim"][zone],
                                    "retrained": card["validation"]["ssim"][zone],
                                    "difference": card["validation"]["ssim"][zone]
@@ -91,6 +114,39 @@ def main(argv=None) -> int:
     print(json.dumps(comparison["validation_ssim"], indent=1))
     print(f"wrote {out}")
     return 0
+
+
+def _curves(shipped: dict, retrained: dict) -> dict:
+    """Per-epoch curves side by side, over the epochs both have."""
+    return {key: {"shipped": shipped[key][:len(values)], "retrained": values,
+                  "difference": [b - a for a, b in zip(shipped[key], values)]}
+            for key, values in retrained.items()}
+
+
+def _partial_comparison(name: str, command: str, shipped: dict, state: dict, run: Path, *,
+                        epochs: int) -> dict:
+    """The first ``epochs`` epochs of a retrain against the card's."""
+    from fcunet_lib import model_store, training_run
+
+    seconds_per_epoch = state["seconds"] / state["epochs_done"]
+    return {
+        "model": name,
+        "command": command,
+        "epochs_compared": epochs,
+        "shipped_sha256": shipped["sha256"],
+        "options_differences": {
+            key: value for key, value in
+            training_run.options_differences(state["options"], shipped["options"]).items()
+            if key != "epochs"},
+        "run_folder": str(run.relative_to(ROOT)),
+        "training_seconds": {
+            "shipped_whole_run": shipped["training_seconds"],
+            "shipped_per_epoch": shipped["training_seconds"] / len(shipped["curves"]["loss"]),
+            "retrained_per_epoch": seconds_per_epoch},
+        "curves": _curves(shipped["curves"],
+                          {key: values[:epochs] for key, values in state["history"].items()}),
+        "machine": model_store.machine_description(),
+    }
 
 
 if __name__ == "__main__":
