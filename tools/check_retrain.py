@@ -50,6 +50,10 @@ def main(argv=None) -> int:
     cfg = config.get_scale(args.scale)
     shipped_folder = training_run.scale_models_dir(cfg.name)
     shipped = model_store.read_card(args.model, folder=shipped_folder)
+    card_epochs = len(shipped["curves"]["loss"])
+    partial = args.epochs is not None and args.epochs < card_epochs
+    if args.epochs is not None and not 1 <= args.epochs <= card_epochs:
+        raise SystemExit(f"--epochs {args.epochs}: expected 1 to the card's {card_epochs}")
     library_folder, train_data, validation = training_run.load_training_splits(
         cfg.name, seed=args.seed)
     try:  # the same crystal-system splits (a rebuild elsewhere may differ in its last bits)
@@ -59,6 +63,7 @@ def main(argv=None) -> int:
     # the card's own target normalisation, output, Fourier padding and correlation skip, which may
     # not be the scale's today
     options = training_run.train_options(cfg.name, seed=args.seed,
+                                         epochs=args.epochs if partial else None,
                                          target_norm=evaluation.target_norm_of(shipped))
     network = training_run.architecture(
         cfg.name, output_activation=training_run.output_activation_of(shipped),
@@ -66,26 +71,14 @@ def main(argv=None) -> int:
         correlation_skip=training_run.correlation_skip_of(shipped))
     run = (ROOT / "build" / "retrain"
            / training_run.run_folder(cfg.name, args.model, args.seed, library_folder, network).name)
-    card_epochs = len(shipped["curves"]["loss"])
-    partial = args.epochs is not None and args.epochs < card_epochs
-    if args.epochs is not None and not 1 <= args.epochs <= card_epochs:
-        raise SystemExit(f"--epochs {args.epochs}: expected 1 to the card's {card_epochs}")
     command = (f"python tools/check_retrain.py {args.model} --scale {cfg.name} --seed {args.seed}"
                + (f" --epochs {args.epochs}" if partial else ""))
-    if partial:
-        state = train.train(lambda: models.build_model(args.model, **network), train_data,
-                            validation, run, options=options, verbose=2,
-                            stop_after_epoch=args.epochs - 1)
-        comparison = _partial_comparison(args.model, command, shipped, state, run,
-                                         epochs=args.epochs)
-        out = ROOT / "models" / "checks" / f"retrain_{args.model}_first{args.epochs}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(comparison, indent=1) + "\n")
-        print(json.dumps(comparison["curves"], indent=1))
-        print(f"wrote {out}")
-        return 0
     state = train.train(lambda: models.build_model(args.model, **network), train_data,
                         validation, run, options=options, verbose=2)
+    if partial:
+        comparison = _partial_comparison(args.model, command, shipped, state, run,
+                                         epochs=args.epochs)
+        return _write(f"retrain_{args.model}_first{args.epochs}.json", comparison, "curves")
     _, card = training_run.score_run(run, state, name=args.model, scale=cfg.name,
                                      seed=args.seed, library_folder=library_folder,
                                      train_data=train_data, validation=validation,
@@ -108,10 +101,15 @@ def main(argv=None) -> int:
                             for zone in ("on_zone", "off_zone", "all")},
         "machine": card["machine"],
     }
-    out = ROOT / "models" / "checks" / f"retrain_{args.model}.json"
+    return _write(f"retrain_{args.model}.json", comparison, "validation_ssim")
+
+
+def _write(name: str, comparison: dict, shown: str) -> int:
+    """Write ``models/checks/<name>``, print its ``shown`` entry and return the exit code 0."""
+    out = ROOT / "models" / "checks" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(comparison, indent=1) + "\n")
-    print(json.dumps(comparison["validation_ssim"], indent=1))
+    print(json.dumps(comparison[shown], indent=1))
     print(f"wrote {out}")
     return 0
 
