@@ -7,8 +7,8 @@ trains it (:func:`fcunet_lib.training_run.network_options`, so the FCU-Net
 with the scale's Fourier padding), and for the FCU-Net with the other padding
 (``fcunet_other_padding``: what the padding costs), it measures inference
 patterns/s (plain, XLA-compiled, and under a ``mixed_bfloat16`` policy) and
-training samples/s (float32 and ``mixed_bfloat16``: what ``fcunet train``'s
-mixed-precision option would buy against the 45-minute budget), and relates the forward GFLOP/pattern to the machine's
+training samples/s (float32, XLA-compiled, and ``mixed_bfloat16``: what
+``fcunet train``'s options would buy against the 45-minute budget), and relates the forward GFLOP/pattern to the machine's
 measured dense 3×3 convolution rate. Untrained weights: speed does not depend
 on them. Writes ``benchmarks/results/model.json``.
 """
@@ -77,6 +77,12 @@ def measure_model(name: str, config: dict, *, batch: int, repeats: int) -> dict:
     model.compile(optimizer="adam", loss="mse")
     seconds = _best_seconds(lambda: model.train_on_batch(inputs, target), repeats)
     result["training_samples_per_s"] = batch / seconds
+    compiled.compile(optimizer="adam", loss="mse", jit_compile=True)
+    try:
+        seconds = _best_seconds(lambda: compiled.train_on_batch(inputs, target), repeats)
+        result["training_xla_samples_per_s"] = batch / seconds
+    except Exception as error:
+        result["training_xla_error"] = f"{type(error).__name__}: {error}"[:300]
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         bf16 = models.build_model(name, **config)
