@@ -1,6 +1,6 @@
 """One training epoch fed from arrays against one fed by the ``tf.data`` stream, on this machine.
 
-    python benchmarks/epoch_stream.py [--scale default] [--network unet] [--patterns 480] [--repeats 2]
+    python benchmarks/epoch_stream.py [--scale default] [--network unet] [--patterns 480] [--repeats 3]
 
 ``fcunet train`` used to assemble each epoch whole with
 :func:`fcunet_lib.train.make_epoch` (augmenting every pattern on one core
@@ -16,7 +16,7 @@ augmentation's cost does not depend on what the patterns show), the network
 is built and trained with the scale's options and augmentation, and the two
 feedings alternate epoch by epoch on one model after a warm-up epoch of
 each, so tracing and the machine's drift fall on both alike. Writes
-``benchmarks/results/epoch_stream.json``. Run it alone: anything else on the
+``benchmarks/results/epoch_stream_NETWORK.json``. Run it alone: anything else on the
 cores changes both numbers.
 """
 
@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "results" / "epoch_stream.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def synthetic_split(n: int, size: int, *, seed: int = 0) -> dict:
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--network", default="unet", choices=["unet", "spectral_unet", "fcunet"])
     parser.add_argument("--patterns", type=int, default=480,
                         help="synthetic training patterns per epoch")
-    parser.add_argument("--repeats", type=int, default=2,
+    parser.add_argument("--repeats", type=int, default=3,
                         help="timed epochs of each feeding, after one warm-up epoch of each")
     args = parser.parse_args(argv)
     if args.patterns < 1 or args.repeats < 1:
@@ -128,8 +128,9 @@ def main(argv=None) -> int:
         for name in (("arrays", "stream") if repeat % 2 == 0 else ("stream", "arrays")):
             timed[name].append(feedings[name](epoch))
             epoch += 1
-    arrays_s = float(np.mean([r["total_s"] for r in timed["arrays"]]))
-    stream_s = float(np.mean([r["total_s"] for r in timed["stream"]]))
+    # medians: one epoch in a few runs twice as long when the machine stalls
+    arrays_s = float(np.median([r["total_s"] for r in timed["arrays"]]))
+    stream_s = float(np.median([r["total_s"] for r in timed["stream"]]))
     assembly_s = float(np.mean([r["assembly_s"] for r in timed["arrays"]]))
     record = {
         "what": "one training epoch of a synthetic split fed from make_epoch's arrays "
@@ -144,14 +145,17 @@ def main(argv=None) -> int:
         "warm_up": warm_up, "epochs": timed,
         "arrays_epoch_s": arrays_s, "stream_epoch_s": stream_s,
         "stream_saves_fraction": 1.0 - stream_s / arrays_s,
+        "arrays_epoch_s_min": min(r["total_s"] for r in timed["arrays"]),
+        "stream_epoch_s_min": min(r["total_s"] for r in timed["stream"]),
         "arrays_assembly_s": assembly_s,
         "assembly_ms_per_pattern": 1e3 * assembly_s / args.patterns,
         "stream_alone_s": stream_alone(epoch),
         "arrays_epoch_bytes": int(3 * data["cbed"].nbytes),
     }
     record["stream_alone_ms_per_pattern"] = 1e3 * record["stream_alone_s"] / args.patterns
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(record, indent=1) + "\n")
+    out = RESULTS / f"epoch_stream_{args.network}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k not in ("epochs", "warm_up")},
                      indent=1))
     return 0

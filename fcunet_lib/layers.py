@@ -129,13 +129,50 @@ def _wrap_hw(x, kernel_size):
     """
     before, after = (kernel_size - 1) // 2, kernel_size // 2
     for axis in (1, 2):
-        parts = [x]
-        if before:
-            parts.insert(0, _take(x, slice(-before, None), axis))
-        if after:
-            parts.append(_take(x, slice(0, after), axis))
-        x = ops.concatenate(parts, axis=axis)
+        if before or after:
+            x = _wrap_axis(x, before, after, axis)
     return x
+
+
+def _wrap_axis(x, before, after, axis):
+    """``[x[-before:], x, x[:after]]`` along ``axis``, with a one-pass gradient.
+
+    Differentiating the concatenation of slices would make full-size zero
+    maps for each halo strip and sum three full-size tensors; the gradient
+    here is the upstream gradient's centre with the halo strips added onto
+    the rows they were copied from, one concatenation (``benchmarks/model.py``
+    measures what circular padding costs). Maps shorter than the halo along
+    ``axis`` take the plain path.
+    """
+    n = x.shape[axis]
+    if n is None or n < before + after:
+        parts = [_take(x, slice(-before, None), axis)] if before else []
+        parts += [x] + ([_take(x, slice(0, after), axis)] if after else [])
+        return ops.concatenate(parts, axis=axis)
+
+    @ops.custom_gradient
+    def wrap(x):
+        parts = [_take(x, slice(n - before, n), axis)] if before else []
+        parts += [x] + ([_take(x, slice(0, after), axis)] if after else [])
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            g = upstream  # padded index p holds x[(p − before) mod n]
+            first = _take(g, slice(before, before + after), axis)  # x[:after]
+            middle = _take(g, slice(before + after, n), axis)  # x[after:n − before]
+            last = _take(g, slice(n, n + before), axis)  # x[n − before:]
+            pieces = []
+            if after:
+                pieces.append(first + _take(g, slice(n + before, n + before + after), axis))
+            pieces.append(middle)
+            if before:
+                pieces.append(last + _take(g, slice(0, before), axis))
+            return ops.concatenate(pieces, axis=axis)
+
+        return ops.concatenate(parts, axis=axis), grad
+
+    return wrap(x)
 
 
 def _take(x, index, axis):

@@ -66,7 +66,9 @@ accuracy from 0.41 to 0.45, with no retraining. Trained with circular padding
 (the shipped model), 0.76 / 0.80 and 0.46
 (``models/checks/validation_scores_circular.json``). The wrap costs time: each
 complex convolution runs on a copy of its input grown by the kernel's
-margin (``benchmarks/model.py`` times the FCU-Net with both paddings).
+margin, whose gradient is written by hand to fold the margin back in one pass
+(``benchmarks/model.py`` times the FCU-Net with both paddings,
+``benchmarks/periodic_padding.py`` the wrap's gradient).
 
 Correlation skip
 ----------------

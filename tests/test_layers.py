@@ -174,6 +174,29 @@ def test_circular_complex_conv_wraps_around_like_a_periodic_map(rng, k):
     assert np.abs(_to_complex(_np(zeros(_from_complex(x)))) - got).max() > 1e-2
 
 
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_periodic_padding_gradient_folds_the_halo_back(rng, k):
+    # The padding's hand-written gradient must be that of "copy row i to
+    # every padded row holding x[i]": the transpose of the periodic copy.
+    import tensorflow as tf
+
+    x = rng.normal(size=(2, 7, 9, 3)).astype("float32")
+    before, after = (k - 1) // 2, k // 2
+    rows = np.arange(-before, 7 + after) % 7
+    cols = np.arange(-before, 9 + after) % 9
+    weights = rng.normal(size=(2, rows.size, cols.size, 3)).astype("float32")
+    variable = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        padded = layers._wrap_hw(variable, k)
+        loss = tf.reduce_sum(padded * weights)
+    np.testing.assert_array_equal(_np(padded), x[:, rows][:, :, cols])
+    expected = np.zeros_like(x)
+    for p, i in enumerate(rows):
+        for q, j in enumerate(cols):
+            expected[:, i, j] += weights[:, p, q]
+    np.testing.assert_allclose(_np(tape.gradient(loss, variable)), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_complex_conv_single_channel_matches_scipy(rng):
     # scipy's correlate conjugates its second argument; a complex kernel
     # without conjugation is a convolution with the flipped kernel.
