@@ -9,11 +9,14 @@ while the network waits) and then fit on the arrays; it now fits on
 worker threads beside the training steps. Both give the same batches (tested
 in ``tests/test_epoch_stream.py``); this script measures what the stream saves
 in time, side by side in one run on one machine, because the difference is
-smaller than the spread of epoch times between machines.
+smaller than the spread of epoch times between machines. A third feeding,
+the stream with ``tf.data``'s autotuning (``epoch_dataset(autotune=True)``,
+what training used before), shows the wait at each epoch's end that the
+fixed worker count removes.
 
 The split is synthetic (disks of the scale's size on random lattices; the
 augmentation's cost does not depend on what the patterns show), the network
-is built and trained with the scale's options and augmentation, and the two
+is built and trained with the scale's options and augmentation, and the
 feedings alternate epoch by epoch on one model after a warm-up epoch of
 each, so tracing and the machine's drift fall on both alike. Writes
 ``benchmarks/results/epoch_stream_NETWORK.json``. Run it alone: anything else on the
@@ -107,9 +110,9 @@ def main(argv=None) -> int:
         return {"epoch": epoch, "assembly_s": assembly, "fit_s": fitting,
                 "total_s": assembly + fitting}
 
-    def from_stream(epoch):
+    def from_stream(epoch, autotune=False):
         batches = epoch_stream.epoch_dataset(data, epoch=epoch, batch_size=options.batch_size,
-                                             **common)
+                                             autotune=autotune, **common)
         _, fitting = _timed(lambda: model.fit(batches, shuffle=False, verbose=0))
         return {"epoch": epoch, "total_s": fitting}
 
@@ -119,23 +122,27 @@ def main(argv=None) -> int:
         _, seconds = _timed(lambda: sum(1 for _ in batches))
         return seconds
 
-    feedings = {"arrays": from_arrays, "stream": from_stream}
+    feedings = {"arrays": from_arrays, "stream": from_stream,
+                "stream_autotune": lambda epoch: from_stream(epoch, autotune=True)}
     warm_up = {name: feed(epoch) for epoch, (name, feed) in enumerate(feedings.items())}
     timed = {name: [] for name in feedings}
     epoch = len(feedings)
     for repeat in range(args.repeats):
         # alternate which feeding goes first, so drift of the machine's speed falls on both
-        for name in (("arrays", "stream") if repeat % 2 == 0 else ("stream", "arrays")):
+        names = list(feedings)
+        for name in (names if repeat % 2 == 0 else names[::-1]):
             timed[name].append(feedings[name](epoch))
             epoch += 1
     # medians: one epoch in a few runs twice as long when the machine stalls
-    arrays_s = float(np.median([r["total_s"] for r in timed["arrays"]]))
-    stream_s = float(np.median([r["total_s"] for r in timed["stream"]]))
+    median_s = {name: float(np.median([r["total_s"] for r in runs])) for name, runs in timed.items()}
+    minimum_s = {name: float(min(r["total_s"] for r in runs)) for name, runs in timed.items()}
     assembly_s = float(np.mean([r["assembly_s"] for r in timed["arrays"]]))
     record = {
         "what": "one training epoch of a synthetic split fed from make_epoch's arrays "
                 "(assembled first, then fitted) against the tf.data stream (augmented beside "
-                "the steps); same model, same batches, epochs alternating",
+                "the steps) with the fixed worker count and prefetch depth fcunet train uses "
+                "(stream) and with tf.data's autotuning (stream_autotune); same model, same "
+                "batches, epochs alternating",
         "data": "synthetic disk patterns (benchmarks/epoch_stream.py synthetic_split)",
         "scale": args.scale, "network": args.network, "architecture": network,
         "patterns_per_epoch": args.patterns,
@@ -143,10 +150,11 @@ def main(argv=None) -> int:
         "machine": {"processor": platform.processor() or platform.machine(),
                     "cores": os.cpu_count()},
         "warm_up": warm_up, "epochs": timed,
-        "arrays_epoch_s": arrays_s, "stream_epoch_s": stream_s,
-        "stream_saves_fraction": 1.0 - stream_s / arrays_s,
-        "arrays_epoch_s_min": min(r["total_s"] for r in timed["arrays"]),
-        "stream_epoch_s_min": min(r["total_s"] for r in timed["stream"]),
+        "epoch_s_median": median_s, "epoch_s_min": minimum_s,
+        "saves_fraction_against_arrays": {name: 1.0 - seconds / median_s["arrays"]
+                                          for name, seconds in median_s.items()
+                                          if name != "arrays"},
+        "stream_parallel_calls": epoch_stream.default_parallel_calls(),
         "arrays_assembly_s": assembly_s,
         "assembly_ms_per_pattern": 1e3 * assembly_s / args.patterns,
         "stream_alone_s": stream_alone(epoch),

@@ -528,6 +528,9 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
     val_inputs, val_target = make_epoch(validation_data, epoch=0, seed=options.seed,
                                         settings=None, target_scale=scale, shuffle=False,
                                         target_norm=norm)
+    # the batches Keras would cut from the arrays, without its autotuned pipeline's end-of-pass wait
+    validation = fl_epoch_stream.array_batches(val_inputs, val_target,
+                                               batch_size=options.batch_size)
     for epoch in range(state["epochs_done"], options.epochs):
         start = time.perf_counter()
         # augmented on the fly, beside the training steps; the same batches as make_epoch's
@@ -536,8 +539,7 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
             batch_size=options.batch_size, target_scale=scale, target_norm=norm)
         fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
                         verbose=verbose,
-                        validation_data=(val_inputs, val_target),
-                        validation_batch_size=options.batch_size)
+                        validation_data=validation)
         for key, values in fit.history.items():
             state["history"].setdefault(key, []).append(float(values[-1]))
         state["epochs_done"] = epoch + 1
