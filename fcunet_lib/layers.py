@@ -389,7 +389,8 @@ class ComplexConv2D(keras.layers.Layer):
     (⋆ is Keras' convolution, a cross-correlation), plus an optional complex
     bias.  It runs as one real convolution with the block kernel
     ``[[K_re, K_im], [−K_im, K_re]]`` mapping ``2·C_in`` to ``2·filters``
-    channels: one large convolution uses the CPU better than four small ones.
+    channels: one large convolution uses the CPU better than four small ones,
+    or than Gauss's three (``benchmarks/complex_conv.py``: 1.25× slower in all).
     Parameters: ``2·k²·C_in·filters`` (+ ``2·filters`` bias); arithmetic is
     that of a real convolution of ``2·C_in → 2·filters`` channels.
 
