@@ -1,6 +1,7 @@
 """One training epoch fed from arrays against one fed by the ``tf.data`` stream, on this machine.
 
     python benchmarks/epoch_stream.py [--scale default] [--network unet] [--patterns 480] [--repeats 3]
+                                      [--feedings arrays stream stream_autotune] [--output FILE]
 
 ``fcunet train`` used to assemble each epoch whole with
 :func:`fcunet_lib.train.make_epoch` (augmenting every pattern on one core
@@ -37,6 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The ways of feeding an epoch that the script compares.
+FEEDINGS = ("arrays", "stream", "stream_autotune")
 
 
 def synthetic_split(n: int, size: int, *, seed: int = 0) -> dict:
@@ -87,6 +90,10 @@ def main(argv=None) -> int:
                         help="synthetic training patterns per epoch")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed epochs of each feeding, after one warm-up epoch of each")
+    parser.add_argument("--feedings", nargs="+", default=list(FEEDINGS), choices=FEEDINGS,
+                        help="which feedings to time (arrays is needed for the savings)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="result file (default benchmarks/results/epoch_stream_NETWORK.json)")
     args = parser.parse_args(argv)
     if args.patterns < 1 or args.repeats < 1:
         raise SystemExit(f"--patterns {args.patterns}, --repeats {args.repeats}: "
@@ -124,6 +131,7 @@ def main(argv=None) -> int:
 
     feedings = {"arrays": from_arrays, "stream": from_stream,
                 "stream_autotune": lambda epoch: from_stream(epoch, autotune=True)}
+    feedings = {name: feed for name, feed in feedings.items() if name in args.feedings}
     warm_up = {name: feed(epoch) for epoch, (name, feed) in enumerate(feedings.items())}
     timed = {name: [] for name in feedings}
     epoch = len(feedings)
@@ -136,7 +144,8 @@ def main(argv=None) -> int:
     # medians: one epoch in a few runs twice as long when the machine stalls
     median_s = {name: float(np.median([r["total_s"] for r in runs])) for name, runs in timed.items()}
     minimum_s = {name: float(min(r["total_s"] for r in runs)) for name, runs in timed.items()}
-    assembly_s = float(np.mean([r["assembly_s"] for r in timed["arrays"]]))
+    assembly_s = (float(np.mean([r["assembly_s"] for r in timed["arrays"]]))
+                  if "arrays" in timed else None)
     record = {
         "what": "one training epoch of a synthetic split fed from make_epoch's arrays "
                 "(assembled first, then fitted) against the tf.data stream (augmented beside "
@@ -153,15 +162,16 @@ def main(argv=None) -> int:
         "epoch_s_median": median_s, "epoch_s_min": minimum_s,
         "saves_fraction_against_arrays": {name: 1.0 - seconds / median_s["arrays"]
                                           for name, seconds in median_s.items()
-                                          if name != "arrays"},
+                                          if name != "arrays" and "arrays" in median_s},
         "stream_parallel_calls": epoch_stream.default_parallel_calls(),
         "arrays_assembly_s": assembly_s,
-        "assembly_ms_per_pattern": 1e3 * assembly_s / args.patterns,
+        "assembly_ms_per_pattern": (None if assembly_s is None
+                                    else 1e3 * assembly_s / args.patterns),
         "stream_alone_s": stream_alone(epoch),
         "arrays_epoch_bytes": int(3 * data["cbed"].nbytes),
     }
     record["stream_alone_ms_per_pattern"] = 1e3 * record["stream_alone_s"] / args.patterns
-    out = RESULTS / f"epoch_stream_{args.network}.json"
+    out = args.output or RESULTS / f"epoch_stream_{args.network}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k not in ("epochs", "warm_up")},
