@@ -758,14 +758,29 @@ def predict_mc(model, inputs, *, passes, batch_size=32, seed=0):
     -------
     mean, std : ndarray
         Mean and standard deviation over the passes, each ``[B, N, N, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``passes`` or ``batch_size`` is not a positive integer.
     """
     if not _is_int(passes) or passes < 1:
         raise ValueError(f"passes must be a positive integer; got {passes!r}")
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+
+    def predict():
+        # predict_on_batch per slice, not model.predict: Keras' autotuned tf.data pipeline for
+        # arrays ends each call only when tf.data's autotuning thread next wakes
+        # (see fcunet_lib.epoch_stream)
+        n = len(inputs[0])
+        return np.concatenate([np.asarray(model.predict_on_batch([x[start:start + batch_size]
+                                                                  for x in inputs]))
+                               for start in range(0, n, batch_size)])
+
     if passes == 1:
-        prediction = model.predict(inputs, batch_size=batch_size, verbose=0)
+        prediction = predict()
         return prediction, np.zeros_like(prediction)
     with mc_dropout(model, seed=seed):
-        stack = np.stack(
-            [model.predict(inputs, batch_size=batch_size, verbose=0) for _ in range(passes)]
-        )
+        stack = np.stack([predict() for _ in range(passes)])
     return stack.mean(axis=0), stack.std(axis=0)

@@ -309,10 +309,14 @@ def test_predict_mc_mean_and_spread(tiny_models):
     assert mean.shape == std.shape == (2, 64, 64, 1)
     assert np.all(std >= 0) and std.max() > 0
     single, zero = models.predict_mc(model, data, passes=1)
-    np.testing.assert_array_equal(single, model.predict(data, verbose=0))
+    np.testing.assert_allclose(single, model.predict(data, verbose=0), rtol=1e-6, atol=1e-7)
     assert np.all(zero == 0)
+    one_by_one, _ = models.predict_mc(model, data, passes=1, batch_size=1)
+    np.testing.assert_allclose(one_by_one, single, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="passes"):
         models.predict_mc(model, data, passes=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        models.predict_mc(model, data, passes=1, batch_size=0)
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
