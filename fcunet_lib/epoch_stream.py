@@ -9,11 +9,11 @@ Each triplet's augmentation is seeded by ``(seed, index, epoch)`` alone and
 the map is ``deterministic``, so the stream equals ``make_epoch`` exactly and a
 run trained on it gives the same weights.
 
-``tf.data``'s autotuning is off by default here: its model thread sleeps for
-periods that double from 10 ms, and deleting the iterator at the end of an
-epoch waits for that sleep to end, so with it every epoch took
-10 ms · (2^k − 1) — 20.47, 40.95 or 81.91 s — whatever the steps took
-(``benchmarks/epoch_stream.py``). A fixed worker count and prefetch depth end
+``tf.data``'s autotuning is off by default here: with it every epoch took
+10 ms · (2^k − 1) — 20.47, 40.95 or 81.91 s, then 81.91 s plus whole minutes —
+whatever the steps took (``benchmarks/epoch_stream.py``), consistent with the
+iterator's deletion waiting for the autotuning thread's next wake-up from a
+sleep that doubles from 10 ms up to a minute. A fixed worker count and prefetch depth end
 the epoch when its last batch has trained.
 """
 
@@ -109,9 +109,7 @@ def epoch_dataset(data: dict, *, epoch: int, seed: int,
                .map(prepared, num_parallel_calls=calls, deterministic=True)
                .batch(int(batch_size))
                .prefetch(ahead))
-    options = tf.data.Options()
-    options.autotune.enabled = bool(autotune)
-    return dataset.with_options(options)
+    return _autotuning(dataset, autotune)
 
 
 def array_batches(inputs, target, *, batch_size: int, prefetch_batches: int = 2):
@@ -152,10 +150,17 @@ def array_batches(inputs, target, *, batch_size: int, prefetch_batches: int = 2)
     lengths = {len(x) for x in (*inputs, target)}
     if len(lengths) != 1:
         raise ValueError(f"inputs and target of lengths {sorted(lengths)}: expected one length")
+    return _autotuning(tf.data.Dataset.from_tensor_slices((tuple(inputs), target))
+                       .batch(int(batch_size)).prefetch(int(prefetch_batches)), False)
+
+
+def _autotuning(dataset, enabled: bool):
+    """``dataset`` with ``tf.data``'s autotuning switched on or off."""
+    import tensorflow as tf
+
     options = tf.data.Options()
-    options.autotune.enabled = False
-    return (tf.data.Dataset.from_tensor_slices((tuple(inputs), target))
-            .batch(int(batch_size)).prefetch(int(prefetch_batches)).with_options(options))
+    options.autotune.enabled = bool(enabled)
+    return dataset.with_options(options)
 
 
 def default_parallel_calls() -> int:
