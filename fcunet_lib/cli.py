@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--correlation-skip", action=argparse.BooleanOptionalAction, default=None,
                     help="FCU-Net only: hand the head the pattern-probe cross-correlation map too "
                          "(default: the scale's)")
+    tr.add_argument("--jit-compile", action="store_true",
+                    help="compile the training steps with XLA (faster on CPU; not bitwise the "
+                         "weights of a run without it; its own run folder)")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")
@@ -152,7 +155,7 @@ def _cmd_train(args) -> int:
                           epochs=args.epochs, target_norm=args.target_norm,
                           output_activation=args.output_activation,
                           fourier_padding=args.fourier_padding,
-                          correlation_skip=args.correlation_skip)
+                          correlation_skip=args.correlation_skip, jit_compile=args.jit_compile)
     print(json.dumps({k: card[k] for k in ("name", "sha256", "validation", "training_seconds")
                       if k in card}, indent=2))
     return 0

@@ -45,11 +45,16 @@ __all__ = [
     "TARGET_NORMS",
     "train",
     "LOSSES",
+    "LEGACY_OPTION_DEFAULTS",
+    "with_legacy_defaults",
 ]
 
 LOSSES = ("mse", "mae", "huber", "spot_mse")
 #: How targets are brought to order one (see :func:`normalise_targets`).
 TARGET_NORMS = ("global", "pattern_max")
+#: Options added after runs and cards were first written, with the value an
+#: older run (which lacks the key) trained with.
+LEGACY_OPTION_DEFAULTS = {"target_norm": "global", "jit_compile": False}
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ class TrainOptions:
     strategy : str or None
         ``None``, ``"mirrored"`` or ``"multi_worker"`` (tf.distribute, TensorFlow
         backend only).
+    jit_compile : bool
+        Compile each training and validation step with XLA (Keras'
+        ``compile(jit_compile=True)``): faster on CPU (``benchmarks/model.py``
+        measured 1.19-1.35x), but its kernels sum in another order, so the
+        weights are not bitwise those of a run without it.
     """
 
     epochs: int = 10
@@ -98,6 +108,7 @@ class TrainOptions:
     augment: fl_augment.AugmentSettings | None = field(default_factory=fl_augment.AugmentSettings)
     mixed_precision: str | None = None
     strategy: str | None = None
+    jit_compile: bool = False
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -113,9 +124,17 @@ class TrainOptions:
         if self.strategy not in (None, "mirrored", "multi_worker"):
             raise ValueError(f"strategy {self.strategy!r}: expected None, 'mirrored' or "
                              "'multi_worker'")
+        if not isinstance(self.jit_compile, bool):
+            raise ValueError(f"jit_compile {self.jit_compile!r}: expected True or False")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def with_legacy_defaults(options: dict) -> dict:
+    """A run's or card's options with :data:`LEGACY_OPTION_DEFAULTS` filled in
+    where an older run lacks them (a copy; present keys are kept)."""
+    return {**LEGACY_OPTION_DEFAULTS, **options}
 
 
 def spot_weights(target, spot_weight):
@@ -446,7 +465,8 @@ def _compile(model, options: TrainOptions):
               "huber": keras.losses.Huber(delta=0.1),
               "spot_mse": spot_weighted_mse(options.spot_weight)}
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule),
-                  loss=losses[options.loss], metrics=["mean_absolute_error"])
+                  loss=losses[options.loss], metrics=["mean_absolute_error"],
+                  jit_compile=options.jit_compile)
     return model
 
 
@@ -476,7 +496,9 @@ def train(build: Callable[[], object], train_data: dict, validation_data: dict, 
     -------
     dict
         The state: ``epochs_done``, ``history`` (loss, val_loss, MAE per epoch),
-        ``target_scale``, ``seconds`` (training wall time) and ``options``.
+        ``target_scale``, ``seconds`` (training wall time [s]), ``epoch_seconds``
+        (wall time of each epoch [s]; runs from before it was kept lack it, and
+        an extended one lists only the epochs since) and ``options``.
     """
     import keras
 
@@ -502,8 +524,8 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
     if state_path.is_file():
         state = json.loads(state_path.read_text())
         asked = json.loads(json.dumps(options.to_dict()))
-        # runs from before target_norm existed trained with the global factor
-        state["options"] = {"target_norm": "global", **state["options"]}
+        # runs from before target_norm / jit_compile existed trained without them
+        state["options"] = with_legacy_defaults(state["options"])
         if {**state["options"], "epochs": None} != {**asked, "epochs": None}:
             raise ValueError(f"{folder} holds a run with other options: use a new folder")
         if state["epochs_done"] > options.epochs:
@@ -543,7 +565,9 @@ def _train_in_folder(build, train_data, validation_data, folder: Path, *, option
         for key, values in fit.history.items():
             state["history"].setdefault(key, []).append(float(values[-1]))
         state["epochs_done"] = epoch + 1
-        state["seconds"] += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        state["seconds"] += seconds
+        state.setdefault("epoch_seconds", []).append(seconds)
         _write_checkpoint(model, folder, state)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break

@@ -161,9 +161,9 @@ def load_training_splits(scale: str, *, seed: int = 0):
 
 
 def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
-                  target_norm: str | None = None):
+                  target_norm: str | None = None, jit_compile: bool = False):
     """The :class:`fcunet_lib.train.TrainOptions` of a scale (``epochs`` and
-    ``target_norm`` override the scale's)."""
+    ``target_norm`` override the scale's; ``jit_compile`` turns on XLA)."""
     from . import checks
     from .train import TrainOptions
 
@@ -171,14 +171,16 @@ def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
     epochs = training.epochs if epochs is None else checks.positive_integer("epochs", epochs)
     return TrainOptions(epochs=epochs, batch_size=training.batch_size, seed=seed,
                         loss=training.loss, spot_weight=training.spot_weight,
-                        target_norm=training.target_norm if target_norm is None else target_norm)
+                        target_norm=training.target_norm if target_norm is None else target_norm,
+                        jit_compile=jit_compile)
 
 
 def options_differences(options: dict, card_options: dict) -> dict:
     """Training options that differ between a run and a model card.
 
     Both sides are compared as JSON data (a run's tuples are a card's lists)
-    and a card from before ``target_norm`` existed reads as ``"global"``.
+    and a key an older run or card lacks reads as the value it trained with
+    (:data:`fcunet_lib.train.LEGACY_OPTION_DEFAULTS`).
 
     Parameters
     ----------
@@ -194,8 +196,10 @@ def options_differences(options: dict, card_options: dict) -> dict:
         differ (a key missing on one side reads as ``None``); empty when the
         options are the same.
     """
-    run = json.loads(json.dumps(options))
-    card = json.loads(json.dumps({"target_norm": "global", **card_options}))
+    from .train import with_legacy_defaults
+
+    run = json.loads(json.dumps(with_legacy_defaults(options)))
+    card = json.loads(json.dumps(with_legacy_defaults(card_options)))
     return {key: {"run": run.get(key), "card": card.get(key)}
             for key in sorted(set(run) | set(card)) if run.get(key) != card.get(key)}
 
@@ -271,13 +275,15 @@ def correlation_skip_of(card: dict) -> bool:
 
 def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *,
                   target_norm: str | None = None, output_activation: str | None = None,
-                  fourier_padding: str | None = None, correlation_skip: bool | None = None) -> str:
+                  fourier_padding: str | None = None, correlation_skip: bool | None = None,
+                  jit_compile: bool = False) -> str:
     """The exact command that reproduces a shipped model: ``--epochs``,
     ``--target-norm``, ``--output-activation`` and ``--fourier-padding`` only
     where they differ from the scale's (the last, for FCU-Net, from
-    :func:`scale_fourier_padding`; ``None`` means the scale's), and
+    :func:`scale_fourier_padding`; ``None`` means the scale's),
     ``--correlation-skip`` / ``--no-correlation-skip`` where it differs from
-    :func:`scale_correlation_skip` (``None`` means the scale's)."""
+    :func:`scale_correlation_skip` (``None`` means the scale's), and
+    ``--jit-compile`` for a run trained with XLA."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
     if epochs is not None and epochs != cfg.training.epochs:
@@ -290,21 +296,26 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
         command += f" --fourier-padding {fourier_padding}"
     if correlation_skip is not None and bool(correlation_skip) != scale_correlation_skip(cfg.name, name):
         command += " --correlation-skip" if correlation_skip else " --no-correlation-skip"
+    if jit_compile:
+        command += " --jit-compile"
     return command
 
 
 def run_folder(scale: str, name: str, seed: int, library_folder: Path,
-               architecture: dict | None = None) -> Path:
+               architecture: dict | None = None, *, jit_compile: bool = False) -> Path:
     """Run folder of one training: keyed by model, seed and library plan, so
     a changed library never resumes (or ships) weights trained on another;
     with ``architecture`` (the builder options) also by a digest of those, so
     a changed network (say, its output activation) starts a new run instead
-    of resuming the old weights. (The training options are checked on resume
-    by :func:`fcunet_lib.train.train`.)"""
+    of resuming the old weights; an XLA-compiled run (``jit_compile``) gets
+    its own folder (suffix ``-xla``), beside the run without it. (The other
+    training options are checked on resume by :func:`fcunet_lib.train.train`.)"""
     label = f"{name}-seed{seed}-{Path(library_folder).name}"
     if architecture is not None:
         text = json.dumps(architecture, sort_keys=True)
         label += "-net" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    if jit_compile:
+        label += "-xla"
     return config.scale_data_dir(scale) / "runs" / label
 
 
@@ -312,7 +323,7 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                    stop_after_epoch: int | None = None, fresh: bool = False,
                    epochs: int | None = None, target_norm: str | None = None,
                    output_activation: str | None = None, fourier_padding: str | None = None,
-                   correlation_skip: bool | None = None) -> dict:
+                   correlation_skip: bool | None = None, jit_compile: bool = False) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -347,6 +358,10 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         FCU-Net only: hand its head the cross-correlation map too
         (:func:`fcunet_lib.models.fcunet`; default the scale's,
         :func:`scale_correlation_skip`).
+    jit_compile : bool
+        Compile the training steps with XLA
+        (:attr:`fcunet_lib.train.TrainOptions.jit_compile`), in a run folder of
+        its own; the card's command names it.
 
     Returns
     -------
@@ -370,8 +385,9 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         correlation_skip = scale_correlation_skip(cfg.name, name)
     network = architecture(cfg.name, output_activation=output_activation, fourier_padding=fourier_padding,
                            correlation_skip=correlation_skip)
-    options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm)
-    run = run_folder(cfg.name, name, seed, folder, network)
+    options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm,
+                            jit_compile=jit_compile)
+    run = run_folder(cfg.name, name, seed, folder, network, jit_compile=jit_compile)
     if fresh and run.exists():
         shutil.rmtree(run)
     state = train.train(lambda: models.build_model(name, **network), train_data,
@@ -442,11 +458,13 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
                                  target_norm=state["options"]["target_norm"],
                                  output_activation=network["output_activation"],
                                  fourier_padding=network.get("fourier_padding"),
-                                 correlation_skip=network.get("correlation_skip", False)),
+                                 correlation_skip=network.get("correlation_skip", False),
+                                 jit_compile=state["options"].get("jit_compile", False)),
         "seed": seed,
         "scale": scale,
         "options": state["options"],
         "training_seconds": state["seconds"],
+        **({"epoch_seconds": state["epoch_seconds"]} if "epoch_seconds" in state else {}),
         "validation_seconds": time.perf_counter() - start,
         "machine": model_store.machine_description(),
         "curves": state["history"],

@@ -74,7 +74,8 @@ def test_epoch_is_seeded_and_varies_between_epochs(tiny_library):
 
 
 @pytest.mark.parametrize("kwargs", [{"loss": "l3"}, {"epochs": 0}, {"strategy": "tpu"},
-                                    {"mixed_precision": "fp8"}, {"target_norm": "max"}])
+                                    {"mixed_precision": "fp8"}, {"target_norm": "max"},
+                                    {"jit_compile": "yes"}])
 def test_bad_options(kwargs):
     with pytest.raises(ValueError, match="expected"):
         train.TrainOptions(**kwargs)
@@ -151,6 +152,50 @@ def test_mixed_bfloat16_run_is_finite_reloads_and_restores_the_policy(tiny_libra
     inputs, _ = train.make_epoch(val, epoch=0, seed=2, settings=None, shuffle=False)
     prediction = model.predict(inputs, verbose=0)
     assert prediction.dtype == np.float32 and np.isfinite(prediction).all()
+
+def test_an_xla_run_compiles_its_steps_keeps_epoch_times_and_follows_the_plain_run(
+        tiny_library, tmp_path):
+    data, val = train.load_split(tiny_library, "train"), train.load_split(tiny_library, "validation")
+    build = _tiny_builder("unet")
+    plain = train.train(build, data, val, tmp_path / "plain",
+                        options=train.TrainOptions(epochs=2, batch_size=4, seed=4, augment=None))
+    xla = train.train(build, data, val, tmp_path / "xla",
+                      options=train.TrainOptions(epochs=2, batch_size=4, seed=4, augment=None,
+                                                 jit_compile=True))
+    assert xla["options"]["jit_compile"] is True and plain["options"]["jit_compile"] is False
+    assert len(xla["epoch_seconds"]) == 2 and sum(xla["epoch_seconds"]) == pytest.approx(xla["seconds"])
+    # the same weights, batches and schedule; only XLA's summation order differs
+    np.testing.assert_allclose(xla["history"]["loss"], plain["history"]["loss"], rtol=1e-3)
+    np.testing.assert_allclose(xla["history"]["val_loss"], plain["history"]["val_loss"], rtol=1e-3)
+    import keras
+
+    model = keras.saving.load_model(tmp_path / "xla" / xla["checkpoint"])
+    assert model.jit_compile is True
+
+
+def test_a_run_from_before_jit_compile_resumes_as_a_run_without_it(tiny_library, tmp_path):
+    data, val = train.load_split(tiny_library, "train"), train.load_split(tiny_library, "validation")
+    build = _tiny_builder("unet")
+    train.train(build, data, val, tmp_path / "run",
+                options=train.TrainOptions(epochs=1, batch_size=4, seed=1, augment=None))
+    state_path = tmp_path / "run" / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["options"]["jit_compile"], state["epoch_seconds"]  # as an older run wrote it
+    state_path.write_text(json.dumps(state))
+    extended = train.train(build, data, val, tmp_path / "run",
+                           options=train.TrainOptions(epochs=2, batch_size=4, seed=1, augment=None))
+    assert extended["epochs_done"] == 2 and len(extended["epoch_seconds"]) == 1
+    with pytest.raises(ValueError, match="other options"):
+        train.train(build, data, val, tmp_path / "run",
+                    options=train.TrainOptions(epochs=3, batch_size=4, seed=1, augment=None,
+                                               jit_compile=True))
+
+
+def test_legacy_defaults_fill_only_missing_options():
+    assert train.with_legacy_defaults({"epochs": 4}) == {"epochs": 4, "target_norm": "global",
+                                                        "jit_compile": False}
+    assert train.with_legacy_defaults({"jit_compile": True})["jit_compile"] is True
+
 
 def test_spot_weighted_mse_matches_its_numpy_form():
     rng = np.random.default_rng(3)

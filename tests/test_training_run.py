@@ -163,6 +163,29 @@ def test_options_differences_ignore_tuples_against_lists_and_name_what_differs()
     legacy = {key: value for key, value in card.items() if key != "target_norm"}
     assert training_run.options_differences({**run, "target_norm": "global"}, legacy) == {}
     assert set(training_run.options_differences(run, legacy)) == {"target_norm"}
+    # and one from before jit_compile existed trained without XLA
+    assert training_run.options_differences({**run, "jit_compile": False}, card) == {}
+    assert training_run.options_differences({**run, "jit_compile": True}, card) == {
+        "jit_compile": {"run": True, "card": False}}
+
+
+def test_an_xla_run_is_named_in_the_command_and_keys_its_own_run_folder(tmp_path):
+    base = "fcunet train --scale default --model unet --seed 0"
+    assert training_run.train_command("default", "unet", 0, jit_compile=True) == f"{base} --jit-compile"
+    assert training_run.train_options("default", jit_compile=True).jit_compile is True
+    assert training_run.train_options("default").jit_compile is False
+    library = tmp_path / "library-0123456789"
+    plain = training_run.run_folder("default", "unet", 0, library, {"levels": 3})
+    xla = training_run.run_folder("default", "unet", 0, library, {"levels": 3}, jit_compile=True)
+    assert xla == plain.with_name(plain.name + "-xla")
+
+
+def test_cli_train_offers_jit_compile():
+    from fcunet_lib import cli
+
+    args = cli.build_parser().parse_args(["train", "--model", "unet", "--jit-compile"])
+    assert args.jit_compile is True
+    assert cli.build_parser().parse_args(["train", "--model", "unet"]).jit_compile is False
 
 
 @pytest.mark.parametrize("name", ["unet", "spectral_unet", "fcunet"])

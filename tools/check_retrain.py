@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/check_retrain.py fcunet [--scale default] [--seed 0] [--epochs N]
+    python tools/check_retrain.py fcunet [--scale default] [--seed 0] [--epochs N] [--jit-compile]
 
 Trains the network from scratch in a scratch run folder
 (``build/retrain/<run folder name>``, keyed like ``fcunet train``'s; resumable after a kill, like any run),
@@ -18,6 +18,14 @@ first ``N`` epochs, in the same run folder (a later full check extends it),
 and writes ``models/checks/retrain_<name>_first<N>.json`` with those epochs'
 curves and seconds beside the card's; there is no final model to score, so
 it has no validation SSIM.
+
+``--jit-compile`` is the speed check: the same run compiled with XLA, in its
+own run folder (suffix ``-xla``), written as ``retrain_<name>_xla[_first<N>].json``;
+its ``options_differences`` name ``jit_compile``, and its curves differ from
+the card's by XLA's other summation order.
+
+Both JSON files hold each epoch's wall time (``epoch_seconds``) beside the
+card's total, for the training-time budget.
 
 Training on CPU uses oneDNN kernels whose reductions are not guaranteed to
 be bitwise reproducible, so "reproduces" means "within noise": the JSON
@@ -42,6 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None,
                         help="train and compare only the first N epochs (default: the card's)")
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="train with XLA (the speed check; its own run folder and JSON)")
     args = parser.parse_args(argv)
 
     from fcunet_lib import config, evaluation, model_store, models, train, training_run
@@ -64,21 +74,25 @@ def main(argv=None) -> int:
     # not be the scale's today
     options = training_run.train_options(cfg.name, seed=args.seed,
                                          epochs=args.epochs if partial else None,
-                                         target_norm=evaluation.target_norm_of(shipped))
+                                         target_norm=evaluation.target_norm_of(shipped),
+                                         jit_compile=args.jit_compile)
     network = training_run.architecture(
         cfg.name, output_activation=training_run.output_activation_of(shipped),
         fourier_padding=training_run.fourier_padding_of(shipped),
         correlation_skip=training_run.correlation_skip_of(shipped))
     run = (ROOT / "build" / "retrain"
-           / training_run.run_folder(cfg.name, args.model, args.seed, library_folder, network).name)
+           / training_run.run_folder(cfg.name, args.model, args.seed, library_folder, network,
+                                     jit_compile=args.jit_compile).name)
     command = (f"python tools/check_retrain.py {args.model} --scale {cfg.name} --seed {args.seed}"
-               + (f" --epochs {args.epochs}" if partial else ""))
+               + (f" --epochs {args.epochs}" if partial else "")
+               + (" --jit-compile" if args.jit_compile else ""))
+    stem = f"retrain_{args.model}" + ("_xla" if args.jit_compile else "")
     state = train.train(lambda: models.build_model(args.model, **network), train_data,
                         validation, run, options=options, verbose=2)
     if partial:
         comparison = _partial_comparison(args.model, command, shipped, state, run,
                                          epochs=args.epochs)
-        return _write(f"retrain_{args.model}_first{args.epochs}.json", comparison, "curves")
+        return _write(f"{stem}_first{args.epochs}.json", comparison, "curves")
     _, card = training_run.score_run(run, state, name=args.model, scale=cfg.name,
                                      seed=args.seed, library_folder=library_folder,
                                      train_data=train_data, validation=validation,
@@ -93,6 +107,8 @@ def main(argv=None) -> int:
         "options_differences": training_run.options_differences(card["options"], shipped["options"]),
         "training_seconds": {"shipped": shipped["training_seconds"],
                              "retrained": card["training_seconds"]},
+        "epoch_seconds": {"shipped": shipped.get("epoch_seconds"),
+                          "retrained": card.get("epoch_seconds")},
         "curves": _curves(shipped["curves"], card["curves"]),
         "validation_ssim": {zone: {"shipped": shipped["validation"]["ssim"][zone],
                                    "retrained": card["validation"]["ssim"][zone],
@@ -101,7 +117,7 @@ def main(argv=None) -> int:
                             for zone in ("on_zone", "off_zone", "all")},
         "machine": card["machine"],
     }
-    return _write(f"retrain_{args.model}.json", comparison, "validation_ssim")
+    return _write(f"{stem}.json", comparison, "validation_ssim")
 
 
 def _write(name: str, comparison: dict, shown: str) -> int:
@@ -140,7 +156,8 @@ def _partial_comparison(name: str, command: str, shipped: dict, state: dict, run
         "training_seconds": {
             "shipped_whole_run": shipped["training_seconds"],
             "shipped_per_epoch": shipped["training_seconds"] / len(shipped["curves"]["loss"]),
-            "retrained_per_epoch": seconds_per_epoch},
+            "retrained_per_epoch": seconds_per_epoch,
+            "retrained_epochs": state.get("epoch_seconds")},
         "curves": _curves(shipped["curves"],
                           {key: values[:epochs] for key, values in state["history"].items()}),
         "machine": model_store.machine_description(),
