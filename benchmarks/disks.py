@@ -163,14 +163,10 @@ def run(scan=(8, 8), batch_size=16, out=HERE / "results" / "disks.json"):
     return report
 
 
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+def _cpu_model() -> str:
+    from fcunet_lib import model_store
+
+    return model_store.cpu_description().get("cpu_model") or platform.processor()
 
 
 def main(argv=None):

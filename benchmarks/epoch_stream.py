@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -101,7 +100,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from fcunet_lib import epoch_stream, models, train, training_run
+    from fcunet_lib import epoch_stream, model_store, models, train, training_run
 
     options = training_run.train_options(args.scale, epochs=1)
     network = training_run.network_options(args.scale, args.network)
@@ -156,8 +155,7 @@ def main(argv=None) -> int:
         "scale": args.scale, "network": args.network, "architecture": network,
         "patterns_per_epoch": args.patterns,
         "options": options.to_dict(),
-        "machine": {"processor": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count()},
+        "machine": model_store.machine_description(),
         "warm_up": warm_up, "epochs": timed,
         "epoch_s_median": median_s, "epoch_s_min": minimum_s,
         "saves_fraction_against_arrays": {name: 1.0 - seconds / median_s["arrays"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -37,27 +36,6 @@ def _best_seconds(function, repeats: int) -> float:
         function()
         times.append(time.perf_counter() - start)
     return min(times)
-
-
-#: CPU flags that decide whether bf16 and wide vectors run in hardware.
-_VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
-
-
-def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> dict:
-    """The CPU's model name and which of :data:`_VECTOR_FLAGS` it has (Linux; empty elsewhere).
-
-    The same network trains 2–3× faster on one of this workplace's machines
-    than on another, and ``mixed_bfloat16`` only pays where bf16 is in hardware.
-    """
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return {}
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    flags = set(fields.get("flags", "").split())
-    return {"cpu_model": fields.get("model name", "unknown"),
-            "cpu_flags": [flag for flag in _VECTOR_FLAGS if flag in flags]}
 
 
 def dense_conv_gflops(repeats: int) -> float:
@@ -124,7 +102,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args(argv)
 
-    from fcunet_lib import models, training_run
+    from fcunet_lib import model_store, models, training_run
 
     config = models.model_config(args.scale)
     shipped_padding = training_run.scale_fourier_padding(args.scale, "fcunet")
@@ -132,8 +110,7 @@ def main(argv=None) -> int:
     record = {"scale": args.scale, "config": config, "batch": args.batch,
               "fourier_padding": {"fcunet": shipped_padding, "fcunet_other_padding": other_padding},
               "weights": "untrained (speed only)",
-              "machine": {"processor": platform.processor() or platform.machine(),
-                          "cores": os.cpu_count(), **cpu_description()},
+              "machine": model_store.machine_description(),
               "dense_conv3x3_gflops": dense_conv_gflops(args.repeats), "models": {}}
     # every network as the scale trains it, and the FCU-Net with the other padding beside it
     variants = [(name, name, training_run.network_options(args.scale, name)) for name in models.MODEL_NAMES]

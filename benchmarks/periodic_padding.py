@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from fcunet_lib import layers, models, training_run
+    from fcunet_lib import layers, model_store, models, training_run
 
     config = dict(training_run.network_options(args.scale, "fcunet"))
     n = config["input_size"]
@@ -94,8 +93,7 @@ def main(argv=None) -> int:
         "what": "one FCU-Net training step (train_on_batch) per padding build, best and median "
                 "over alternating rounds; random data and untrained weights",
         "scale": args.scale, "architecture": config, "batch": args.batch,
-        "machine": {"processor": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count()},
+        "machine": model_store.machine_description(),
         "step_s_best": best, "step_s_median": median,
         "samples_per_s_median": {name: args.batch / s for name, s in median.items()},
         "hand_written_gradient_saves_fraction":

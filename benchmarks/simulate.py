@@ -63,13 +63,9 @@ def _environment() -> dict:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    from fcunet_lib import model_store
+
+    return model_store.cpu_description().get("cpu_model") or platform.processor()
 
 
 def _write(path: Path, data: dict) -> None:

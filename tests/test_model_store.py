@@ -40,3 +40,13 @@ def test_missing_model_lists_available(tmp_path, tiny_model):
     (tmp_path / "unet.keras").unlink()
     with pytest.raises(FileNotFoundError, match="unet.keras is missing"):
         model_store.load_model("unet", folder=tmp_path)
+
+
+def test_cpu_description_reads_the_model_and_vector_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\n"
+                       "flags\t\t: fpu sse2 avx2 fma avx512f\n\nprocessor\t: 1\n")
+    assert model_store.cpu_description(cpuinfo) == {"cpu_model": "Example CPU 9000",
+                                                    "cpu_flags": ["avx2", "fma", "avx512f"]}
+    assert model_store.cpu_description(tmp_path / "absent") == {}
+    assert {"processor", "cores", "platform"} <= set(model_store.machine_description())
