@@ -436,7 +436,7 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
     """
     import keras
 
-    from . import evaluation, library, model_store, models
+    from . import evaluation, library, model_store, models, train
 
     model = keras.saving.load_model(Path(run) / state["checkpoint"], compile=False)
     start = time.perf_counter()
@@ -445,6 +445,7 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
     truth = evaluation.targets_like_model(validation["target"], state)
     scores = evaluation.ssim_by_zone(predictions, truth, validation["zone"])
     network = architecture(scale) if network is None else network
+    options = train.with_legacy_defaults(state["options"])
     card = {
         "model": name,
         "architecture": network,
@@ -455,11 +456,11 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         "split_digest": library.split_digest(library_folder),
         "training_domain": TrainingDomain.from_simulation(config.get_scale(scale).simulation).to_dict(),
         "command": train_command(scale, name, seed, state["options"]["epochs"],
-                                 target_norm=state["options"]["target_norm"],
+                                 target_norm=options["target_norm"],
                                  output_activation=network["output_activation"],
                                  fourier_padding=network.get("fourier_padding"),
                                  correlation_skip=network.get("correlation_skip", False),
-                                 jit_compile=state["options"].get("jit_compile", False)),
+                                 jit_compile=options["jit_compile"]),
         "seed": seed,
         "scale": scale,
         "options": state["options"],

@@ -276,3 +276,19 @@ def test_pattern_max_is_applied_before_augmentation(tiny_library):
                                  target_norm="pattern_max")
     peaks = target.max(axis=(1, 2, 3))
     assert np.all(peaks <= 1.0 + 1e-5) and np.all(peaks > 0.5)
+
+
+def test_the_card_of_an_xla_run_names_it_and_keeps_epoch_times(tiny_library, tmp_path):
+    from fcunet_lib import training_run
+
+    data, val = train.load_split(tiny_library, "train"), train.load_split(tiny_library, "validation")
+    network = {"input_size": N, "base_filters": 2, "levels": 2, "convs_per_block": 1,
+               "dropout": 0.1, "output_activation": "linear"}
+    state = train.train(_tiny_builder("unet"), data, val, tmp_path / "run",
+                        options=train.TrainOptions(epochs=1, batch_size=4, seed=1, augment=None,
+                                                   jit_compile=True))
+    _, card = training_run.score_run(tmp_path / "run", state, name="unet", scale="smoke", seed=1,
+                                     library_folder=tiny_library, train_data=data, validation=val,
+                                     network=network)
+    assert card["command"].endswith(" --jit-compile")
+    assert card["epoch_seconds"] == state["epoch_seconds"] and len(card["epoch_seconds"]) == 1
