@@ -100,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", default="default")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="JSON to write (default: benchmarks/results/model.json)")
     args = parser.parse_args(argv)
 
     from fcunet_lib import model_store, models, training_run
@@ -121,8 +123,8 @@ def main(argv=None) -> int:
                                                 repeats=args.repeats)
         rate = record["models"][label]["inference_gflops"]
         record["models"][label]["fraction_of_dense_conv_rate"] = rate / record["dense_conv3x3_gflops"]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(record, indent=1) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
     return 0
 

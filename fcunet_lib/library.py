@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ __all__ = [
     "assign_splits",
     "build_library",
     "library_hash",
+    "measured_cost",
     "open_library",
     "read_manifest",
     "split_digest",
@@ -120,6 +122,12 @@ class Job:
                 data[key] = tuple(data[key])
         return cls(**data)
 
+    @classmethod
+    def from_manifest_line(cls, record: dict) -> "Job":
+        """The job a manifest line records (its checksums and timing left out)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls.from_dict({key: value for key, value in record.items() if key in names})
+
 
 def job_id_for(spec: dict) -> str:
     """Stable short identifier of a job specification (sha256 of its JSON)."""
@@ -192,6 +200,41 @@ def estimate_cost(jobs: Sequence[Job], *, pattern_size: int, seconds_per_series:
                   for job in jobs)
     return {"jobs": len(jobs), "patterns": patterns, "storage_gb": storage / 1e9,
             "hours": seconds / max(workers, 1) / 3600}
+
+
+def measured_cost(folder: str | os.PathLike, jobs: Sequence[Job], *,
+                  workers: int = 2) -> dict | None:
+    """Extrapolate a build's cost from the worker time its finished jobs took.
+
+    Parameters
+    ----------
+    folder : path-like
+        Library folder of a started (or finished) build.
+    jobs : sequence of Job
+        The build's plan.
+    workers : int
+        Parallel workers (cores) the rest of the build would run on.
+
+    Returns
+    -------
+    dict or None
+        ``jobs_finished``, ``jobs_timed`` (finished jobs whose manifest line
+        records ``cpu_seconds``), ``cpu_seconds_per_job`` (their mean [s]),
+        ``hours_total`` and ``hours_remaining`` (on ``workers`` free cores,
+        counting the workers' CPU time only); ``None`` when no finished job
+        was timed (nothing built yet, or a build older than the timing).
+    """
+    records = read_manifest(folder)
+    timed = [record["cpu_seconds"] for record in records if "cpu_seconds" in record]
+    if not timed:
+        return None
+    finished = {record["job_id"] for record in records}
+    remaining = sum(1 for job in jobs if job.job_id not in finished)
+    per_job = float(np.mean(timed))
+    to_hours = per_job / max(workers, 1) / 3600
+    return {"jobs_finished": len(finished), "jobs_timed": len(timed),
+            "cpu_seconds_per_job": per_job, "hours_total": len(jobs) * to_hours,
+            "hours_remaining": remaining * to_hours}
 
 
 # --------------------------------------------------------------------------- #
@@ -324,14 +367,35 @@ def build_library(folder: str | os.PathLike, jobs: Sequence[Job],
                    initial=sum(j.n_patterns for j in jobs if j.job_id in finished))
     ran = 0
     try:
-        for job, arrays in _execute(todo, run_job, scheduler=scheduler, workers=workers):
+        for job, (arrays, cost) in _execute(todo, TimedJob(run_job), scheduler=scheduler,
+                                             workers=workers):
             checksums = _store_job(group, job, arrays)
-            _append_manifest(folder, {**job.to_dict(), "checksums": checksums})
+            _append_manifest(folder, {**job.to_dict(), "checksums": checksums, **cost})
             ran += 1
             bar.update(job.n_patterns)
     finally:
         bar.close()
     return {"done": len(finished) + ran, "ran": ran, "total": len(jobs)}
+
+
+class TimedJob:
+    """A job runner that also reports what the job cost its worker.
+
+    Picklable (it travels to Dask workers). Calling it returns the runner's
+    arrays and ``{"wall_seconds": ..., "cpu_seconds": ...}``: the worker's
+    elapsed time and its process CPU time for this job [s]. CPU time does not
+    grow when other programs share the cores, so it is what a cost estimate
+    should extrapolate from.
+    """
+
+    def __init__(self, run_job):
+        self.run_job = run_job
+
+    def __call__(self, job: Job):
+        wall, cpu = time.perf_counter(), time.process_time()
+        arrays = self.run_job(job)
+        return arrays, {"wall_seconds": round(time.perf_counter() - wall, 3),
+                        "cpu_seconds": round(time.process_time() - cpu, 3)}
 
 
 def _execute(todo: Sequence[Job], run_job, *, scheduler, workers) -> Iterable:
@@ -430,7 +494,7 @@ class Library:
 
     def job_arrays(self, record: dict, *, verify: bool = True) -> dict:
         """Return ``cbed``, ``target`` [T, N, N] and ``probe`` [N, N] of one job."""
-        job = Job.from_dict({k: v for k, v in record.items() if k != "checksums"})
+        job = Job.from_manifest_line(record)
         n, start = job.n_patterns, job.index * job.n_patterns
         arrays = {}
         for name, selection, chunk in (("cbed", slice(start, start + n), job.index),

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .library import Job, assign_splits, build_library, estimate_cost, job_id_for
+from .library import (Job, assign_splits, build_library, estimate_cost, job_id_for,
+                      measured_cost)
 
 __all__ = ["plan_library", "JobRunner", "library_folder", "ensure_library", "library_metadata",
            "estimate_scale", "jobs_per_system", "plan_digest", "simulation_settings_record"]
@@ -275,6 +276,9 @@ def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
     folder = library_folder(cfg.name, plan_digest(jobs, metadata))
     summary = {"folder": folder, "jobs": len(jobs), "estimate": estimate}
     if dry_run:
+        measured = measured_cost(folder, jobs, workers=workers or 2)
+        if measured is not None:  # a started build knows better than the cost model
+            summary["measured"] = measured
         return summary
     runner = JobRunner({m.id: m.structure.as_dict() for m in table}, cfg.simulation.pattern_size,
                        dataclasses.asdict(setting))

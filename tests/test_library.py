@@ -61,8 +61,7 @@ def test_build_read_and_verify_roundtrip(tmp_path):
     assert len(lib) == 5 and lib.metadata == {"setting": "fake"}
     for record in lib.records:
         arrays = lib.job_arrays(record)
-        expected = fake_job(library.Job.from_dict(
-            {k: v for k, v in record.items() if k != "checksums"}))
+        expected = fake_job(library.Job.from_manifest_line(record))
         np.testing.assert_array_equal(arrays["cbed"], expected["cbed"])
         np.testing.assert_array_equal(arrays["probe"], expected["probe"])
     assert library.verify_library(tmp_path / "lib") == 5
@@ -108,6 +107,37 @@ def test_dry_run_estimate_scales_with_jobs():
     assert small["patterns"] == 6 and large["patterns"] == 24
     assert large["storage_gb"] == pytest.approx(4 * small["storage_gb"], rel=0.01)
     assert large["hours"] == pytest.approx(4 * small["hours"])
+
+
+def busy_job(job):
+    """fake_job after burning a little CPU time, so the timing has something to see."""
+    total = 0
+    for value in range(200_000 * (1 + job.index % 2)):
+        total += value
+    return fake_job(job)
+
+
+def test_finished_jobs_record_their_cost_and_a_dry_run_extrapolates_it(tmp_path):
+    jobs = make_jobs(6)
+    folder = tmp_path / "lib"
+    assert library.measured_cost(folder, jobs) is None  # nothing built yet
+    library.build_library(folder, jobs, busy_job, pattern_size=SIZE, scheduler="synchronous",
+                          max_jobs=4)
+    records = library.read_manifest(folder)
+    assert len(records) == 4
+    for record in records:
+        assert record["cpu_seconds"] > 0 and record["wall_seconds"] > 0
+    cost = library.measured_cost(folder, jobs, workers=2)
+    per_job = np.mean([record["cpu_seconds"] for record in records])
+    assert cost["jobs_finished"] == 4 and cost["jobs_timed"] == 4
+    assert cost["cpu_seconds_per_job"] == pytest.approx(per_job)
+    assert cost["hours_total"] == pytest.approx(6 * per_job / 2 / 3600)
+    assert cost["hours_remaining"] == pytest.approx(2 * per_job / 2 / 3600)
+    # the timing is not part of what identifies the data
+    untimed = tmp_path / "untimed"
+    library.build_library(untimed, jobs, fake_job, pattern_size=SIZE,
+                          scheduler="synchronous", max_jobs=4)
+    assert library.library_hash(untimed) == library.library_hash(folder)
 
 
 KILL_SCRIPT = textwrap.dedent("""
