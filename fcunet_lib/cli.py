@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--jit-compile", action="store_true",
                     help="compile the training steps with XLA (faster on CPU; not bitwise the "
                          "weights of a run without it; its own run folder)")
+    tr.add_argument("--mixed-precision", choices=("mixed_bfloat16", "mixed_float16"), default=None,
+                    help="train under this Keras mixed-precision policy (bf16 is faster on CPUs "
+                         "with bf16 units, e.g. AMX; its own run folder)")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")
@@ -155,7 +158,8 @@ def _cmd_train(args) -> int:
                           epochs=args.epochs, target_norm=args.target_norm,
                           output_activation=args.output_activation,
                           fourier_padding=args.fourier_padding,
-                          correlation_skip=args.correlation_skip, jit_compile=args.jit_compile)
+                          correlation_skip=args.correlation_skip, jit_compile=args.jit_compile,
+                          mixed_precision=args.mixed_precision)
     print(json.dumps({k: card[k] for k in ("name", "sha256", "validation", "training_seconds")
                       if k in card}, indent=2))
     return 0

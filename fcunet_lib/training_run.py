@@ -160,10 +160,46 @@ def load_training_splits(scale: str, *, seed: int = 0):
     return folder, train.load_split(folder, "train"), train.load_split(folder, "validation")
 
 
+#: Short names of the Keras mixed-precision policies, for run folders and file names.
+MIXED_PRECISION_LABELS = {"mixed_bfloat16": "bf16", "mixed_float16": "fp16"}
+
+
+def speed_labels(*, jit_compile: bool = False, mixed_precision: str | None = None) -> list[str]:
+    """Labels of the options that change how a run computes, not what it trains.
+
+    XLA compilation and mixed precision leave the data, network and schedule
+    alone but change the arithmetic, so the weights are not bitwise those of a
+    run without them: such a run gets its own run folder (the labels joined
+    to its name) and its own check file.
+
+    Returns
+    -------
+    list of str
+        ``"xla"`` for ``jit_compile``, then ``"bf16"`` or ``"fp16"`` for the
+        policy (:data:`MIXED_PRECISION_LABELS`); empty for a plain float32 run.
+    """
+    labels = ["xla"] if jit_compile else []
+    if mixed_precision is not None:
+        if mixed_precision not in MIXED_PRECISION_LABELS:
+            raise ValueError(f"mixed_precision {mixed_precision!r}: expected None or one of "
+                             f"{', '.join(MIXED_PRECISION_LABELS)}")
+        labels.append(MIXED_PRECISION_LABELS[mixed_precision])
+    return labels
+
+
+def speed_flags(*, jit_compile: bool = False, mixed_precision: str | None = None) -> str:
+    """The command-line flags of :func:`speed_labels`' options (``""`` if none)."""
+    speed_labels(jit_compile=jit_compile, mixed_precision=mixed_precision)  # validates
+    return ((" --jit-compile" if jit_compile else "")
+            + (f" --mixed-precision {mixed_precision}" if mixed_precision else ""))
+
+
 def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
-                  target_norm: str | None = None, jit_compile: bool = False):
+                  target_norm: str | None = None, jit_compile: bool = False,
+                  mixed_precision: str | None = None):
     """The :class:`fcunet_lib.train.TrainOptions` of a scale (``epochs`` and
-    ``target_norm`` override the scale's; ``jit_compile`` turns on XLA)."""
+    ``target_norm`` override the scale's; ``jit_compile`` turns on XLA,
+    ``mixed_precision`` a Keras mixed policy)."""
     from . import checks
     from .train import TrainOptions
 
@@ -172,7 +208,7 @@ def train_options(scale: str, *, seed: int = 0, epochs: int | None = None,
     return TrainOptions(epochs=epochs, batch_size=training.batch_size, seed=seed,
                         loss=training.loss, spot_weight=training.spot_weight,
                         target_norm=training.target_norm if target_norm is None else target_norm,
-                        jit_compile=jit_compile)
+                        jit_compile=jit_compile, mixed_precision=mixed_precision)
 
 
 def options_differences(options: dict, card_options: dict) -> dict:
@@ -276,14 +312,15 @@ def correlation_skip_of(card: dict) -> bool:
 def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *,
                   target_norm: str | None = None, output_activation: str | None = None,
                   fourier_padding: str | None = None, correlation_skip: bool | None = None,
-                  jit_compile: bool = False) -> str:
+                  jit_compile: bool = False, mixed_precision: str | None = None) -> str:
     """The exact command that reproduces a shipped model: ``--epochs``,
     ``--target-norm``, ``--output-activation`` and ``--fourier-padding`` only
     where they differ from the scale's (the last, for FCU-Net, from
     :func:`scale_fourier_padding`; ``None`` means the scale's),
     ``--correlation-skip`` / ``--no-correlation-skip`` where it differs from
     :func:`scale_correlation_skip` (``None`` means the scale's), and
-    ``--jit-compile`` for a run trained with XLA."""
+    ``--jit-compile`` and ``--mixed-precision POLICY`` for a run trained with
+    XLA or a mixed policy (:func:`speed_flags`)."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
     if epochs is not None and epochs != cfg.training.epochs:
@@ -296,26 +333,26 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
         command += f" --fourier-padding {fourier_padding}"
     if correlation_skip is not None and bool(correlation_skip) != scale_correlation_skip(cfg.name, name):
         command += " --correlation-skip" if correlation_skip else " --no-correlation-skip"
-    if jit_compile:
-        command += " --jit-compile"
-    return command
+    return command + speed_flags(jit_compile=jit_compile, mixed_precision=mixed_precision)
 
 
 def run_folder(scale: str, name: str, seed: int, library_folder: Path,
-               architecture: dict | None = None, *, jit_compile: bool = False) -> Path:
+               architecture: dict | None = None, *, jit_compile: bool = False,
+               mixed_precision: str | None = None) -> Path:
     """Run folder of one training: keyed by model, seed and library plan, so
     a changed library never resumes (or ships) weights trained on another;
     with ``architecture`` (the builder options) also by a digest of those, so
     a changed network (say, its output activation) starts a new run instead
-    of resuming the old weights; an XLA-compiled run (``jit_compile``) gets
-    its own folder (suffix ``-xla``), beside the run without it. (The other
+    of resuming the old weights; an XLA-compiled or mixed-precision run gets
+    its own folder (suffixes ``-xla``, ``-bf16``: :func:`speed_labels`),
+    beside the run without it. (The other
     training options are checked on resume by :func:`fcunet_lib.train.train`.)"""
     label = f"{name}-seed{seed}-{Path(library_folder).name}"
     if architecture is not None:
         text = json.dumps(architecture, sort_keys=True)
         label += "-net" + hashlib.sha256(text.encode()).hexdigest()[:8]
-    if jit_compile:
-        label += "-xla"
+    for speed in speed_labels(jit_compile=jit_compile, mixed_precision=mixed_precision):
+        label += "-" + speed
     return config.scale_data_dir(scale) / "runs" / label
 
 
@@ -323,7 +360,8 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                    stop_after_epoch: int | None = None, fresh: bool = False,
                    epochs: int | None = None, target_norm: str | None = None,
                    output_activation: str | None = None, fourier_padding: str | None = None,
-                   correlation_skip: bool | None = None, jit_compile: bool = False) -> dict:
+                   correlation_skip: bool | None = None, jit_compile: bool = False,
+                   mixed_precision: str | None = None) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -362,6 +400,10 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         Compile the training steps with XLA
         (:attr:`fcunet_lib.train.TrainOptions.jit_compile`), in a run folder of
         its own; the card's command names it.
+    mixed_precision : str, optional
+        Train under this Keras policy (``"mixed_bfloat16"``: faster where the
+        CPU has bf16 units, see ``benchmarks/model.py``), in a run folder of
+        its own; the card's command names it.
 
     Returns
     -------
@@ -386,8 +428,9 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
     network = architecture(cfg.name, output_activation=output_activation, fourier_padding=fourier_padding,
                            correlation_skip=correlation_skip)
     options = train_options(cfg.name, seed=seed, epochs=epochs, target_norm=target_norm,
-                            jit_compile=jit_compile)
-    run = run_folder(cfg.name, name, seed, folder, network, jit_compile=jit_compile)
+                            jit_compile=jit_compile, mixed_precision=mixed_precision)
+    run = run_folder(cfg.name, name, seed, folder, network, jit_compile=jit_compile,
+                     mixed_precision=mixed_precision)
     if fresh and run.exists():
         shutil.rmtree(run)
     state = train.train(lambda: models.build_model(name, **network), train_data,
@@ -460,7 +503,8 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
                                  output_activation=network["output_activation"],
                                  fourier_padding=network.get("fourier_padding"),
                                  correlation_skip=network.get("correlation_skip", False),
-                                 jit_compile=options["jit_compile"]),
+                                 jit_compile=options["jit_compile"],
+                                 mixed_precision=options["mixed_precision"]),
         "seed": seed,
         "scale": scale,
         "options": state["options"],

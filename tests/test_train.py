@@ -278,7 +278,12 @@ def test_pattern_max_is_applied_before_augmentation(tiny_library):
     assert np.all(peaks <= 1.0 + 1e-5) and np.all(peaks > 0.5)
 
 
-def test_the_card_of_an_xla_run_names_it_and_keeps_epoch_times(tiny_library, tmp_path):
+@pytest.mark.parametrize("speed, flags", [
+    ({"jit_compile": True}, " --jit-compile"),
+    ({"mixed_precision": "mixed_bfloat16"}, " --mixed-precision mixed_bfloat16"),
+])
+def test_the_card_of_a_faster_run_names_its_options_keeps_epoch_times_and_scores_it(
+        tiny_library, tmp_path, speed, flags):
     from fcunet_lib import training_run
 
     data, val = train.load_split(tiny_library, "train"), train.load_split(tiny_library, "validation")
@@ -286,9 +291,11 @@ def test_the_card_of_an_xla_run_names_it_and_keeps_epoch_times(tiny_library, tmp
                "dropout": 0.1, "output_activation": "linear"}
     state = train.train(_tiny_builder("unet"), data, val, tmp_path / "run",
                         options=train.TrainOptions(epochs=1, batch_size=4, seed=1, augment=None,
-                                                   jit_compile=True))
+                                                   **speed))
     _, card = training_run.score_run(tmp_path / "run", state, name="unet", scale="smoke", seed=1,
                                      library_folder=tiny_library, train_data=data, validation=val,
                                      network=network)
-    assert card["command"].endswith(" --jit-compile")
+    assert card["command"].endswith(flags)
+    assert all(card["options"][key] == value for key, value in speed.items())
     assert card["epoch_seconds"] == state["epoch_seconds"] and len(card["epoch_seconds"]) == 1
+    assert np.isfinite(card["validation"]["ssim"]["all"]) and card["validation"]["mae"] > 0

@@ -180,12 +180,36 @@ def test_an_xla_run_is_named_in_the_command_and_keys_its_own_run_folder(tmp_path
     assert xla == plain.with_name(plain.name + "-xla")
 
 
+def test_a_mixed_precision_run_is_named_in_the_command_and_keys_its_own_run_folder(tmp_path):
+    base = "fcunet train --scale default --model unet --seed 0"
+    command = training_run.train_command("default", "unet", 0, jit_compile=True,
+                                         mixed_precision="mixed_bfloat16")
+    assert command == f"{base} --jit-compile --mixed-precision mixed_bfloat16"
+    options = training_run.train_options("default", mixed_precision="mixed_bfloat16")
+    assert options.mixed_precision == "mixed_bfloat16" and options.jit_compile is False
+    library = tmp_path / "library-0123456789"
+    plain = training_run.run_folder("default", "unet", 0, library, {"levels": 3})
+    bf16 = training_run.run_folder("default", "unet", 0, library, {"levels": 3},
+                                   mixed_precision="mixed_bfloat16")
+    both = training_run.run_folder("default", "unet", 0, library, {"levels": 3},
+                                   jit_compile=True, mixed_precision="mixed_float16")
+    assert bf16 == plain.with_name(plain.name + "-bf16")
+    assert both == plain.with_name(plain.name + "-xla-fp16")
+    assert training_run.speed_labels() == [] and training_run.speed_flags() == ""
+    with pytest.raises(ValueError, match="mixed_precision 'bfloat16'"):
+        training_run.run_folder("default", "unet", 0, library, mixed_precision="bfloat16")
+
+
 def test_cli_train_offers_jit_compile():
     from fcunet_lib import cli
 
     args = cli.build_parser().parse_args(["train", "--model", "unet", "--jit-compile"])
     assert args.jit_compile is True
     assert cli.build_parser().parse_args(["train", "--model", "unet"]).jit_compile is False
+    args = cli.build_parser().parse_args(["train", "--model", "unet",
+                                          "--mixed-precision", "mixed_bfloat16"])
+    assert args.mixed_precision == "mixed_bfloat16"
+    assert cli.build_parser().parse_args(["train", "--model", "unet"]).mixed_precision is None
 
 
 @pytest.mark.parametrize("name", ["unet", "spectral_unet", "fcunet"])

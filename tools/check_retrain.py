@@ -3,6 +3,7 @@
 Usage::
 
     python tools/check_retrain.py fcunet [--scale default] [--seed 0] [--epochs N] [--jit-compile]
+                                         [--mixed-precision mixed_bfloat16]
 
 Trains the network from scratch in a scratch run folder
 (``build/retrain/<run folder name>``, keyed like ``fcunet train``'s; resumable after a kill, like any run),
@@ -22,7 +23,8 @@ it has no validation SSIM.
 ``--jit-compile`` is the speed check: the same run compiled with XLA, in its
 own run folder (suffix ``-xla``), written as ``retrain_<name>_xla[_first<N>].json``;
 its ``options_differences`` name ``jit_compile``, and its curves differ from
-the card's by XLA's other summation order.
+the card's by XLA's other summation order. ``--mixed-precision POLICY`` alike
+(suffix ``-bf16``, ``retrain_<name>_bf16[_first<N>].json``).
 
 Both JSON files hold each epoch's wall time (``epoch_seconds``) beside the
 card's total, for the training-time budget.
@@ -52,6 +54,9 @@ def main(argv=None) -> int:
                         help="train and compare only the first N epochs (default: the card's)")
     parser.add_argument("--jit-compile", action="store_true",
                         help="train with XLA (the speed check; its own run folder and JSON)")
+    parser.add_argument("--mixed-precision", choices=("mixed_bfloat16", "mixed_float16"),
+                        default=None, help="train under this Keras policy (the speed check; its "
+                                           "own run folder and JSON)")
     args = parser.parse_args(argv)
 
     from fcunet_lib import config, evaluation, model_store, models, train, training_run
@@ -75,18 +80,20 @@ def main(argv=None) -> int:
     options = training_run.train_options(cfg.name, seed=args.seed,
                                          epochs=args.epochs if partial else None,
                                          target_norm=evaluation.target_norm_of(shipped),
-                                         jit_compile=args.jit_compile)
+                                         jit_compile=args.jit_compile,
+                                         mixed_precision=args.mixed_precision)
     network = training_run.architecture(
         cfg.name, output_activation=training_run.output_activation_of(shipped),
         fourier_padding=training_run.fourier_padding_of(shipped),
         correlation_skip=training_run.correlation_skip_of(shipped))
     run = (ROOT / "build" / "retrain"
            / training_run.run_folder(cfg.name, args.model, args.seed, library_folder, network,
-                                     jit_compile=args.jit_compile).name)
+                                     jit_compile=args.jit_compile,
+                                     mixed_precision=args.mixed_precision).name)
+    speed = {"jit_compile": args.jit_compile, "mixed_precision": args.mixed_precision}
     command = (f"python tools/check_retrain.py {args.model} --scale {cfg.name} --seed {args.seed}"
-               + (f" --epochs {args.epochs}" if partial else "")
-               + (" --jit-compile" if args.jit_compile else ""))
-    stem = f"retrain_{args.model}" + ("_xla" if args.jit_compile else "")
+               + (f" --epochs {args.epochs}" if partial else "") + training_run.speed_flags(**speed))
+    stem = "_".join([f"retrain_{args.model}", *training_run.speed_labels(**speed)])
     state = train.train(lambda: models.build_model(args.model, **network), train_data,
                         validation, run, options=options, verbose=2)
     if partial:
