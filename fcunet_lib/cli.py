@@ -45,6 +45,8 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``fcunet`` command."""
+    from .train import MIXED_PRECISION_POLICIES
+
     parser = argparse.ArgumentParser(
         prog="fcunet", description="FCU-Net companion: reproduce the paper's figures.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--jit-compile", action="store_true",
                     help="compile the training steps with XLA (faster on CPU; not bitwise the "
                          "weights of a run without it; its own run folder)")
-    tr.add_argument("--mixed-precision", choices=("mixed_bfloat16", "mixed_float16"), default=None,
+    tr.add_argument("--mixed-precision", choices=MIXED_PRECISION_POLICIES, default=None,
                     help="train under this Keras mixed-precision policy (bf16 is faster on CPUs "
                          "with bf16 units, e.g. AMX; its own run folder)")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")

@@ -46,12 +46,15 @@ __all__ = [
     "train",
     "LOSSES",
     "LEGACY_OPTION_DEFAULTS",
+    "MIXED_PRECISION_POLICIES",
     "with_legacy_defaults",
 ]
 
 LOSSES = ("mse", "mae", "huber", "spot_mse")
 #: How targets are brought to order one (see :func:`normalise_targets`).
 TARGET_NORMS = ("global", "pattern_max")
+#: Keras mixed-precision policies a run may train under (``None``: float32).
+MIXED_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
 #: Options added after runs and cards were first written, with the value an
 #: older run (which lacks the key) trained with.
 LEGACY_OPTION_DEFAULTS = {"target_norm": "global", "jit_compile": False}
@@ -121,7 +124,7 @@ class TrainOptions:
                              f"{', '.join(TARGET_NORMS)}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
-        if self.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
+        if self.mixed_precision not in (None, *MIXED_PRECISION_POLICIES):
             raise ValueError(f"mixed_precision {self.mixed_precision!r}: expected None, "
                              "'mixed_bfloat16' or 'mixed_float16'")
         if self.strategy not in (None, "mirrored", "multi_worker"):

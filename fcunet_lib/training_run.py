@@ -160,7 +160,7 @@ def load_training_splits(scale: str, *, seed: int = 0):
     return folder, train.load_split(folder, "train"), train.load_split(folder, "validation")
 
 
-#: Short names of the Keras mixed-precision policies, for run folders and file names.
+#: Short names of :data:`fcunet_lib.train.MIXED_PRECISION_POLICIES`, for run folders and file names.
 MIXED_PRECISION_LABELS = {"mixed_bfloat16": "bf16", "mixed_float16": "fp16"}
 
 
@@ -189,7 +189,6 @@ def speed_labels(*, jit_compile: bool = False, mixed_precision: str | None = Non
 
 def speed_flags(*, jit_compile: bool = False, mixed_precision: str | None = None) -> str:
     """The command-line flags of :func:`speed_labels`' options (``""`` if none)."""
-    speed_labels(jit_compile=jit_compile, mixed_precision=mixed_precision)  # validates
     return ((" --jit-compile" if jit_compile else "")
             + (f" --mixed-precision {mixed_precision}" if mixed_precision else ""))
 

@@ -196,6 +196,9 @@ def test_a_mixed_precision_run_is_named_in_the_command_and_keys_its_own_run_fold
     assert bf16 == plain.with_name(plain.name + "-bf16")
     assert both == plain.with_name(plain.name + "-xla-fp16")
     assert training_run.speed_labels() == [] and training_run.speed_flags() == ""
+    from fcunet_lib import train
+
+    assert set(training_run.MIXED_PRECISION_LABELS) == set(train.MIXED_PRECISION_POLICIES)
     with pytest.raises(ValueError, match="mixed_precision 'bfloat16'"):
         training_run.run_folder("default", "unet", 0, library, mixed_precision="bfloat16")
 

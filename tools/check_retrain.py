@@ -46,6 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None) -> int:
+    from fcunet_lib.train import MIXED_PRECISION_POLICIES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=["unet", "spectral_unet", "fcunet"])
     parser.add_argument("--scale", default="default")
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
                         help="train and compare only the first N epochs (default: the card's)")
     parser.add_argument("--jit-compile", action="store_true",
                         help="train with XLA (the speed check; its own run folder and JSON)")
-    parser.add_argument("--mixed-precision", choices=("mixed_bfloat16", "mixed_float16"),
+    parser.add_argument("--mixed-precision", choices=MIXED_PRECISION_POLICIES,
                         default=None, help="train under this Keras policy (the speed check; its "
                                            "own run folder and JSON)")
     args = parser.parse_args(argv)
