@@ -172,18 +172,31 @@ def assign_splits(material_ids: Sequence[str], *, fractions=(0.7, 0.15, 0.15),
     return splits
 
 
-def estimate_cost(jobs: Sequence[Job], *, pattern_size: int, seconds_per_series: float = 1.0,
-                  seconds_per_nm: float = 0.019, workers: int = 2) -> dict:
+def estimate_cost(jobs: Sequence[Job], *, pattern_size: int, seconds_fixed: float = 1.81,
+                  seconds_per_nm: float = 0.019, random_orientation_factor: float = 2.4,
+                  workers: int = 2) -> dict:
     """Estimate patterns, storage and wall time of a build (dry run).
+
+    The cost model of one job on one core is ``seconds_fixed + seconds_per_nm
+    * max(thicknesses_nm)``, times ``random_orientation_factor`` for a random
+    orientation (its rotated supercell is larger). The defaults are calibrated
+    on the CPU seconds the 1020 jobs of the default library recorded
+    (2026-12-05, Intel Xeon with AMX, 384² gpts, 50 nm): 2.76 s per zone-axis
+    job, 6.65 s per random-orientation job; ``seconds_per_nm`` is the
+    multislice slope of ``benchmarks/simulate.py``. Once a build has started,
+    :func:`measured_cost` extrapolates its own timing instead.
 
     Parameters
     ----------
     jobs : sequence of Job
     pattern_size : int
         Stored pattern size [pixels].
-    seconds_per_series, seconds_per_nm : float
-        Cost model of one multislice run on one core: a fixed part plus a part
-        linear in the largest thickness (measured: ≈ 1 s for 50 nm at 384²).
+    seconds_fixed : float
+        Per-job cost independent of thickness (potential, probe, target) [s].
+    seconds_per_nm : float
+        Multislice cost per nm of the largest thickness [s/nm].
+    random_orientation_factor : float
+        Cost ratio of a random-orientation job to a zone-axis job.
     workers : int
         Parallel workers (cores).
 
@@ -193,10 +206,14 @@ def estimate_cost(jobs: Sequence[Job], *, pattern_size: int, seconds_per_series:
         ``jobs``, ``patterns``, ``storage_gb`` (float16 CBED and target plus
         float32 probes, before compression) and ``hours`` of wall time.
     """
+    if min(seconds_fixed, seconds_per_nm) < 0 or random_orientation_factor <= 0:
+        raise ValueError("cost model: expected non-negative seconds and a positive "
+                         "random_orientation_factor")
     patterns = sum(job.n_patterns for job in jobs)
     per_pattern = pattern_size**2 * 2 * 2
     storage = patterns * per_pattern + len(jobs) * pattern_size**2 * 4
-    seconds = sum(seconds_per_series * 0.5 + seconds_per_nm * max(job.thicknesses_nm)
+    seconds = sum((seconds_fixed + seconds_per_nm * max(job.thicknesses_nm))
+                  * (random_orientation_factor if job.orientation == "random" else 1.0)
                   for job in jobs)
     return {"jobs": len(jobs), "patterns": patterns, "storage_gb": storage / 1e9,
             "hours": seconds / max(workers, 1) / 3600}

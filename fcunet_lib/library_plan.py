@@ -219,22 +219,25 @@ def estimate_scale(scale: str, *, workers: int = 2) -> dict:
     -------
     dict
         ``systems``, ``jobs``, ``patterns``, ``storage_gb`` (uncompressed
-        float16) and ``hours`` on ``workers`` cores (≈ 1 s per 25-thickness
-        series per core at 384² gpts, measured; see benchmarks/simulate.py).
+        float16) and ``hours`` on ``workers`` cores (the cost model of
+        :func:`fcunet_lib.library.estimate_cost`).
     """
     cfg = config.get_scale(scale)
     sim = cfg.simulation
     systems = cfg.materials.n_systems
     n_jobs = systems * jobs_per_system(sim)
+    n_random = systems * sim.random_orientations_per_system * sim.semiangles_per_orientation
     thick = tuple(sim.thicknesses_nm)
-    template = Job(job_id="", index=0, material_id="", prototype="", orientation="zone_axis",
-                   zone_axis=(0, 0, 1), rotation_seed=None, tilt_mrad=(0.0, 0.0),
-                   zone="on_zone", semiangle_mrad=sim.semiangles_mrad[0],
-                   energy_kv=sim.energy_kv, thicknesses_nm=thick, split="train", seed=0)
-    one = estimate_cost([template], pattern_size=sim.pattern_size, workers=workers)
+    templates = [Job(job_id="", index=0, material_id="", prototype="", orientation=orientation,
+                     zone_axis=(0, 0, 1), rotation_seed=None, tilt_mrad=(0.0, 0.0),
+                     zone="on_zone", semiangle_mrad=sim.semiangles_mrad[0],
+                     energy_kv=sim.energy_kv, thicknesses_nm=thick, split="train", seed=0)
+                 for orientation in ("zone_axis", "random")]
+    zone, rotated = (estimate_cost([t], pattern_size=sim.pattern_size, workers=workers)
+                     for t in templates)
     return {"scale": cfg.name, "systems": systems, "jobs": n_jobs,
-            "patterns": n_jobs * len(thick), "storage_gb": one["storage_gb"] * n_jobs,
-            "hours": one["hours"] * n_jobs}
+            "patterns": n_jobs * len(thick), "storage_gb": zone["storage_gb"] * n_jobs,
+            "hours": zone["hours"] * (n_jobs - n_random) + rotated["hours"] * n_random}
 
 
 def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,

@@ -1,10 +1,14 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -papermill,-execution
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -papermill,-widgets,-varInspector
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -58,13 +62,14 @@ print(fl.simulate.DEFAULT_SETTING)
 # named by a digest of its plan, so a changed plan never mixes with an old library and an
 # unchanged one is found again. Every finished job is written with checksums before it is
 # recorded; a killed build resumes where it stopped. The cost model of
-# `fl.library.estimate_cost` (one multislice run per job, linear in its largest thickness)
-# prices the plan before anything runs; `fcunet library --scale paper --dry-run` prices the
+# `fl.library.estimate_cost` (one multislice run per job, linear in its largest thickness and
+# 2.4x dearer for a random orientation's larger supercell, calibrated on the default build's
+# recorded CPU time) prices the plan before anything runs; `fcunet library --scale paper --dry-run` prices the
 # paper's (slowly: it first selects and orients the paper's ≈ 1000 crystal systems).
 
 # %%
-# Build, resume or reuse the scale's library (smoke: ≈ 1–3 min on 2 cores; default: hours from
-# scratch — `fcunet library --scale default` builds it ahead — and only the planning, tens of
+# Build, resume or reuse the scale's library (smoke: ≈ 1–3 min on 2 cores; default: ≈ 35 min
+# from scratch on 2 free cores — `fcunet library --scale default` builds it ahead — and only the planning, tens of
 # seconds, once built).
 built = fl.library_plan.ensure_library(scale, seed=seed)
 folder = built["folder"]

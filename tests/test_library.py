@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import signal
 import subprocess
@@ -107,6 +108,20 @@ def test_dry_run_estimate_scales_with_jobs():
     assert small["patterns"] == 6 and large["patterns"] == 24
     assert large["storage_gb"] == pytest.approx(4 * small["storage_gb"], rel=0.01)
     assert large["hours"] == pytest.approx(4 * small["hours"])
+
+
+def test_cost_model_charges_random_orientations_and_thickness():
+    (zone,) = make_jobs(1)
+    rotated = dataclasses.replace(zone, orientation="random", rotation_seed=3)
+    thick = dataclasses.replace(zone, thicknesses_nm=(2.0, 100.0))
+    cost = lambda job, **kw: library.estimate_cost([job], pattern_size=SIZE, **kw)["hours"]
+    assert cost(rotated, random_orientation_factor=3.0) == pytest.approx(3.0 * cost(zone))
+    assert cost(thick) > cost(zone)
+    assert cost(zone, workers=1) == pytest.approx(2 * cost(zone, workers=2))
+    expected = (1.0 + 0.5 * max(THICK)) / 2 / 3600
+    assert cost(zone, seconds_fixed=1.0, seconds_per_nm=0.5) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="random_orientation_factor"):
+        cost(zone, random_orientation_factor=0.0)
 
 
 def busy_job(job):
