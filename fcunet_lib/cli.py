@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     lib.add_argument("--scheduler", metavar="ADDRESS",
                      help="dask.distributed scheduler address (default: local cluster)")
     lib.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    lib.add_argument("--other-energies", type=float, nargs="+", metavar="KV",
+                     help="multi-energy library: each orientation at one of the scale's beam energy "
+                          "and these [kV] (its own folder)")
 
     tr = sub.add_parser("train", help="train a network on the scale's library and ship it")
     tr.add_argument("--scale", default="default", choices=config.SCALE_NAMES)
@@ -99,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--mixed-precision", choices=MIXED_PRECISION_POLICIES, default=None,
                     help="train under this Keras mixed-precision policy (bf16 is faster on CPUs "
                          "with bf16 units, e.g. AMX; its own run folder)")
+    tr.add_argument("--other-energies", type=float, nargs="+", metavar="KV",
+                    help="train on the scale's multi-energy library (each orientation at one of the "
+                         "scale's beam energy and these [kV]; built if missing)")
+    tr.add_argument("--models-dir", metavar="DIR",
+                    help="ship the model here (default: the scale's models folder; for "
+                         "--other-energies data/<scale>/models-<library folder>)")
     tr.add_argument("--verbose", type=int, default=2, help="Keras verbosity (default 2)")
 
     tu = sub.add_parser("tune", help="Ray Tune search over the authors' ranges (extra: tune)")
@@ -148,7 +157,8 @@ def _cmd_library(args) -> int:
     from .library_plan import ensure_library
 
     summary = ensure_library(args.scale, seed=args.seed, scheduler=args.scheduler,
-                             workers=args.workers, dry_run=args.dry_run)
+                             workers=args.workers, dry_run=args.dry_run,
+                             other_energies_kv=args.other_energies)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -161,7 +171,8 @@ def _cmd_train(args) -> int:
                           output_activation=args.output_activation,
                           fourier_padding=args.fourier_padding,
                           correlation_skip=args.correlation_skip, jit_compile=args.jit_compile,
-                          mixed_precision=args.mixed_precision)
+                          mixed_precision=args.mixed_precision,
+                          other_energies_kv=args.other_energies, models_dir=args.models_dir)
     print(json.dumps({k: card[k] for k in ("name", "sha256", "validation", "training_seconds")
                       if k in card}, indent=2))
     return 0

@@ -37,7 +37,8 @@ from .library import (Job, assign_splits, build_library, estimate_cost, job_id_f
                       measured_cost)
 
 __all__ = ["plan_library", "JobRunner", "library_folder", "ensure_library", "library_metadata",
-           "estimate_scale", "jobs_per_system", "plan_digest", "simulation_settings_record"]
+           "estimate_scale", "jobs_per_system", "plan_digest", "scale_simulation",
+           "simulation_settings_record"]
 
 
 def _material_plan(material, index: int, sim: config.SimulationSettings, seed: int) -> list[dict]:
@@ -171,16 +172,18 @@ def library_folder(scale: str, digest: str) -> Path:
     return config.scale_data_dir(scale) / f"library-{digest}"
 
 
-def library_metadata(scale: str, table, setting) -> dict:
-    """Provenance stored in the library's ``plan.json``."""
+def library_metadata(scale: str, table, setting, simulation=None) -> dict:
+    """Provenance stored in the library's ``plan.json`` (``simulation``: the
+    settings planned, default the scale's)."""
     from . import targets
 
     cfg = config.get_scale(scale)
+    simulation = cfg.simulation if simulation is None else simulation
     rows = json.dumps([m.row() for m in sorted(table, key=lambda m: m.id)], sort_keys=True,
                       default=str)
     return {
         "scale": cfg.name,
-        "simulation_settings": simulation_settings_record(cfg.simulation),
+        "simulation_settings": simulation_settings_record(simulation),
         "simulation_setting": setting.to_dict(),
         "reciprocal_pixel_size_inv_A": config.RECIPROCAL_PIXEL_SIZE,
         "materials_sha256": hashlib.sha256(rows.encode()).hexdigest(),
@@ -240,9 +243,27 @@ def estimate_scale(scale: str, *, workers: int = 2) -> dict:
             "hours": zone["hours"] * (n_jobs - n_random) + rotated["hours"] * n_random}
 
 
+def scale_simulation(scale: str, other_energies_kv=None) -> config.SimulationSettings:
+    """A scale's simulation settings, with ``other_energies_kv`` replaced when given.
+
+    Parameters
+    ----------
+    scale : str
+        Scale preset.
+    other_energies_kv : sequence of float, optional
+        Beam energies [kV] planned beside the scale's ``energy_kv`` (each
+        orientation gets one of them, :func:`plan_library`); ``None`` keeps the
+        scale's own (none, at every preset), an empty sequence removes them.
+    """
+    sim = config.get_scale(scale).simulation
+    if other_energies_kv is None:
+        return sim
+    return dataclasses.replace(sim, other_energies_kv=tuple(float(e) for e in other_energies_kv))
+
+
 def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
                    workers: int | None = None, dry_run: bool = False,
-                   max_jobs: int | None = None) -> dict:
+                   max_jobs: int | None = None, other_energies_kv=None) -> dict:
     """Build (or resume, or just plan) the library of a scale.
 
     Parameters
@@ -257,6 +278,10 @@ def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
         Only plan: return the plan's size, storage and estimated cost.
     max_jobs : int, optional
         Stop after this many newly finished jobs.
+    other_energies_kv : sequence of float, optional
+        Plan a multi-energy library: each orientation at one of the scale's
+        ``energy_kv`` and these [kV] (:func:`scale_simulation`). Its plan,
+        hence its folder, differs from the scale's single-energy library.
 
     Returns
     -------
@@ -266,16 +291,17 @@ def ensure_library(scale: str, *, seed: int = 0, scheduler: str | None = None,
     from . import materials, simulate
 
     cfg = config.get_scale(scale)
+    sim = scale_simulation(cfg.name, other_energies_kv)
     materials_folder = config.scale_data_dir(cfg.name) / "materials"
     if dry_run and not (materials_folder / "manifest.json").is_file():
         return {"folder": None, "estimate": estimate_scale(cfg.name, workers=workers or 2),
                 "note": "estimated from the scale's settings; no materials table selected yet"}
     table = materials.ensure_materials(cfg.materials, materials_folder, seed=seed)
-    jobs = plan_library(table, cfg.simulation, seed=seed)
-    estimate = estimate_cost(jobs, pattern_size=cfg.simulation.pattern_size,
+    jobs = plan_library(table, sim, seed=seed)
+    estimate = estimate_cost(jobs, pattern_size=sim.pattern_size,
                              workers=workers or 2)
     setting = simulate.DEFAULT_SETTING
-    metadata = library_metadata(cfg.name, table, setting)
+    metadata = library_metadata(cfg.name, table, setting, sim)
     folder = library_folder(cfg.name, plan_digest(jobs, metadata))
     summary = {"folder": folder, "jobs": len(jobs), "estimate": estimate}
     if dry_run:

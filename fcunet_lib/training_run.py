@@ -143,8 +143,11 @@ def load_model_file(model_file, *, network: str = "network"):
     return model
 
 
-def load_training_splits(scale: str, *, seed: int = 0):
+def load_training_splits(scale: str, *, seed: int = 0, other_energies_kv=None):
     """The library of a scale (built or resumed if needed) and its two training splits.
+
+    ``other_energies_kv`` selects the scale's multi-energy library instead
+    (:func:`fcunet_lib.library_plan.ensure_library`).
 
     Returns
     -------
@@ -156,7 +159,8 @@ def load_training_splits(scale: str, *, seed: int = 0):
     from . import train
     from .library_plan import ensure_library
 
-    folder = ensure_library(config.get_scale(scale).name, seed=seed)["folder"]
+    folder = ensure_library(config.get_scale(scale).name, seed=seed,
+                            other_energies_kv=other_energies_kv)["folder"]
     return folder, train.load_split(folder, "train"), train.load_split(folder, "validation")
 
 
@@ -311,8 +315,11 @@ def correlation_skip_of(card: dict) -> bool:
 def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *,
                   target_norm: str | None = None, output_activation: str | None = None,
                   fourier_padding: str | None = None, correlation_skip: bool | None = None,
-                  jit_compile: bool = False, mixed_precision: str | None = None) -> str:
-    """The exact command that reproduces a shipped model: ``--epochs``,
+                  jit_compile: bool = False, mixed_precision: str | None = None,
+                  other_energies_kv=None, models_dir=None) -> str:
+    """The exact command that reproduces a shipped model: ``--other-energies``
+    for a multi-energy library and ``--models-dir`` where it was shipped
+    elsewhere than the scale's folder, ``--epochs``,
     ``--target-norm``, ``--output-activation`` and ``--fourier-padding`` only
     where they differ from the scale's (the last, for FCU-Net, from
     :func:`scale_fourier_padding`; ``None`` means the scale's),
@@ -322,6 +329,10 @@ def train_command(scale: str, name: str, seed: int, epochs: int | None = None, *
     XLA or a mixed policy (:func:`speed_flags`)."""
     cfg = config.get_scale(scale)
     command = f"fcunet train --scale {cfg.name} --model {name} --seed {seed}"
+    if other_energies_kv:
+        command += " --other-energies " + " ".join(f"{e:g}" for e in other_energies_kv)
+    if models_dir is not None:
+        command += f" --models-dir {models_dir}"
     if epochs is not None and epochs != cfg.training.epochs:
         command += f" --epochs {epochs}"
     if target_norm is not None and target_norm != cfg.training.target_norm:
@@ -360,7 +371,8 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                    epochs: int | None = None, target_norm: str | None = None,
                    output_activation: str | None = None, fourier_padding: str | None = None,
                    correlation_skip: bool | None = None, jit_compile: bool = False,
-                   mixed_precision: str | None = None) -> dict:
+                   mixed_precision: str | None = None, other_energies_kv=None,
+                   models_dir=None) -> dict:
     """Train model ``name`` on the scale's library and ship it.
 
     Parameters
@@ -403,6 +415,16 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         Train under this Keras policy (``"mixed_bfloat16"``: faster where the
         CPU has bf16 units, see ``benchmarks/model.py``), in a run folder of
         its own; the card's command names it.
+    other_energies_kv : sequence of float, optional
+        Train on the scale's multi-energy library (each orientation at one of
+        the scale's beam energy and these [kV]; built if missing), in a run
+        folder of its own. The card records the energies in its
+        ``training_domain``.
+    models_dir : path, optional
+        Ship into this folder instead of the scale's (:func:`scale_models_dir`).
+        A multi-energy model defaults to ``data/<scale>/models-<library
+        folder>``, so that it never replaces the scale's shipped model, whose
+        figures check the scale's own library.
 
     Returns
     -------
@@ -410,6 +432,7 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         The model card (or the run state when stopped early).
     """
     from . import model_store, models, train
+    from .library_plan import scale_simulation
 
     cfg = config.get_scale(scale)
     if name not in models.MODEL_NAMES:
@@ -419,7 +442,13 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
                          "convolutions)")
     if correlation_skip and name != "fcunet":
         raise ValueError(f"correlation_skip applies to fcunet only (the {name} has no Fourier layer)")
-    folder, train_data, validation = load_training_splits(cfg.name, seed=seed)
+    simulation = scale_simulation(cfg.name, other_energies_kv)
+    folder, train_data, validation = load_training_splits(cfg.name, seed=seed,
+                                                          other_energies_kv=other_energies_kv)
+    if models_dir is None and simulation.other_energies_kv:
+        ship_to = config.scale_data_dir(cfg.name) / f"models-{Path(folder).name}"
+    else:
+        ship_to = scale_models_dir(cfg.name) if models_dir is None else Path(models_dir)
     if fourier_padding is None:
         fourier_padding = scale_fourier_padding(cfg.name, name)
     if correlation_skip is None:
@@ -439,13 +468,14 @@ def train_and_ship(scale: str, name: str, *, seed: int = 0, verbose: int = 0,
         return state
     model, card = score_run(run, state, name=name, scale=cfg.name, seed=seed,
                             library_folder=folder, train_data=train_data, validation=validation,
-                            network=network)
-    model_store.ship_model(model, name, card, folder=scale_models_dir(cfg.name))
-    return model_store.read_card(name, folder=scale_models_dir(cfg.name))
+                            network=network, simulation=simulation, models_dir=models_dir)
+    model_store.ship_model(model, name, card, folder=ship_to)
+    return model_store.read_card(name, folder=ship_to)
 
 
 def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, library_folder,
-              train_data: dict, validation: dict, network: dict | None = None):
+              train_data: dict, validation: dict, network: dict | None = None,
+              simulation=None, models_dir=None):
     """Load a finished run's last checkpoint, score it on the validation split
     and write its model card.
 
@@ -467,6 +497,12 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
     network : dict, optional
         The builder options the run trained (default: the scale's,
         :func:`architecture`).
+    simulation : fcunet_lib.config.SimulationSettings, optional
+        The settings the library was planned with (default: the scale's); its
+        ``other_energies_kv`` go into the card's domain and command.
+    models_dir : path, optional
+        The folder the command ships to, where not the scale's (for the card's
+        command).
 
     Returns
     -------
@@ -487,6 +523,7 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
     truth = evaluation.targets_like_model(validation["target"], state)
     scores = evaluation.ssim_by_zone(predictions, truth, validation["zone"])
     network = architecture(scale) if network is None else network
+    simulation = config.get_scale(scale).simulation if simulation is None else simulation
     options = train.with_legacy_defaults(state["options"])
     card = {
         "model": name,
@@ -496,14 +533,16 @@ def score_run(run: Path, state: dict, *, name: str, scale: str, seed: int, libra
         "library_hash": library.library_hash(library_folder),
         "library_folder": Path(library_folder).name,
         "split_digest": library.split_digest(library_folder),
-        "training_domain": TrainingDomain.from_simulation(config.get_scale(scale).simulation).to_dict(),
+        "training_domain": TrainingDomain.from_simulation(simulation).to_dict(),
         "command": train_command(scale, name, seed, state["options"]["epochs"],
                                  target_norm=options["target_norm"],
                                  output_activation=network["output_activation"],
                                  fourier_padding=network.get("fourier_padding"),
                                  correlation_skip=network.get("correlation_skip", False),
                                  jit_compile=options["jit_compile"],
-                                 mixed_precision=options["mixed_precision"]),
+                                 mixed_precision=options["mixed_precision"],
+                                 other_energies_kv=simulation.other_energies_kv,
+                                 models_dir=models_dir),
         "seed": seed,
         "scale": scale,
         "options": state["options"],

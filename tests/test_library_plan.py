@@ -91,3 +91,28 @@ def test_single_energy_plans_keep_their_settings_record():
 def test_other_energies_must_be_distinct_positive_energies(energies):
     with pytest.raises(ValueError, match="distinct beam energies"):
         dataclasses.replace(config.get_scale("smoke").simulation, other_energies_kv=energies)
+
+
+def test_scale_simulation_replaces_only_the_other_energies():
+    scale = config.get_scale("default").simulation
+    assert library_plan.scale_simulation("default") is scale
+    multi = library_plan.scale_simulation("default", [80, 200])
+    assert multi.other_energies_kv == (80.0, 200.0)
+    assert dataclasses.replace(multi, other_energies_kv=()) == scale
+    with pytest.raises(ValueError, match="distinct beam energies"):
+        library_plan.scale_simulation("default", [300])
+
+
+def test_a_multi_energy_library_gets_its_own_folder(small_table):
+    from fcunet_lib import simulate
+
+    single_sim = library_plan.scale_simulation("smoke")
+    multi_sim = library_plan.scale_simulation("smoke", (80.0,))
+    setting = simulate.DEFAULT_SETTING
+    single = library_plan.library_metadata("smoke", small_table, setting)
+    assert library_plan.library_metadata("smoke", small_table, setting, single_sim) == single
+    multi = library_plan.library_metadata("smoke", small_table, setting, multi_sim)
+    assert multi["simulation_settings"]["other_energies_kv"] == (80.0,)
+    digest = lambda sim, meta: library_plan.plan_digest(
+        library_plan.plan_library(small_table, sim, seed=0), meta)
+    assert digest(single_sim, single) != digest(multi_sim, multi)

@@ -253,3 +253,24 @@ def test_load_model_file_reads_a_card_beside_it_and_rejects_a_bare_file(tmp_path
     bare.write_bytes((folder / "unet.keras").read_bytes())
     with pytest.raises(ValueError, match="state.json"):
         training_run.load_model_file(bare)
+
+
+def test_the_command_names_a_multi_energy_library_and_another_models_folder():
+    base = "fcunet train --scale default --model fcunet --seed 0"
+    assert training_run.train_command("default", "fcunet", 0, other_energies_kv=()) == base
+    assert (training_run.train_command("default", "fcunet", 0, other_energies_kv=(80.0, 200.0))
+            == f"{base} --other-energies 80 200")
+    assert (training_run.train_command("default", "fcunet", 0, models_dir="build/m")
+            == f"{base} --models-dir build/m")
+
+
+def test_the_command_line_passes_other_energies_and_models_dir():
+    from fcunet_lib.cli import build_parser
+
+    parser = build_parser()
+    lib = parser.parse_args(["library", "--other-energies", "80", "200"])
+    assert lib.other_energies == [80.0, 200.0]
+    assert parser.parse_args(["library"]).other_energies is None
+    tr = parser.parse_args(["train", "--model", "fcunet", "--other-energies", "80",
+                            "--models-dir", "elsewhere"])
+    assert (tr.other_energies, tr.models_dir) == ([80.0], "elsewhere")
