@@ -80,25 +80,16 @@ def scores_by_energy(model, card: dict, validation: dict, energies: np.ndarray, 
     """SSIM and eq. (1) accuracy of one network per beam energy of ``validation``."""
     import fcunet_lib as fl
     import fcunet_lib.plots.disks
-    from validation_scores import disk_scores
+    from validation_scores import disk_scores, scores_per_energy
 
     predictions = fl.evaluation.predict_targets(model, validation["cbed"], validation["probe"],
                                                 target_scale=card.get("target_scale", 1.0))
-    truth = fl.evaluation.targets_like_model(validation["target"], card)
     true_peaks = fl.plots.disks.true_peaks(validation["target"], validation["probe"], pixel_size=pixel_size)
     found = fl.plots.disks.network_peaks(validation["cbed"], validation["probe"], model=model,
                                          pixel_size=pixel_size)
     plain, diffracted = disk_scores(found, true_peaks, validation["cbed"].shape[-1], pixel_size)
-    out = {}
-    for energy in sorted(set(energies.tolist())):
-        chosen = energies == energy
-        out[f"{energy:g}"] = {
-            "patterns": int(chosen.sum()),
-            "ssim": fl.evaluation.ssim_by_zone(predictions[chosen], truth[chosen], validation["zone"][chosen]),
-            "disk_accuracy": float(np.mean(np.asarray(plain)[chosen])),
-            "disk_accuracy_diffracted": float(np.mean(np.asarray(diffracted)[chosen])),
-        }
-    return out
+    return scores_per_energy(predictions, validation["target"], card, np.asarray(validation["zone"]),
+                             plain, diffracted, energies)
 
 
 def main(argv=None) -> int:

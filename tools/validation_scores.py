@@ -4,7 +4,7 @@ Usage::
 
     python tools/validation_scores.py models/fcunet.keras build/.../checkpoint-0004.keras \
         [--scale default] [--patterns 300] [--seed 0] [--fourier-padding circular] \
-        [--symmetry-frames 4] \
+        [--symmetry-frames 4] [--other-energies 80 200] \
         [--out models/checks/validation_scores.json]
 
 Answers "is this run better than the shipped model?" without looking at the
@@ -32,6 +32,10 @@ With ``--fourier-padding`` every FCU-Net is scored a second time, rebuilt
 with that padding of its Fourier-domain convolutions and the same weights
 (:func:`fcunet_lib.models.with_fourier_padding`): a diagnostic of what the
 padding does to a trained network, not a network anyone trained.
+
+With ``--other-energies KV..`` the patterns come from the validation split of
+the scale's multi-energy library (``fcunet library --other-energies``), and
+each model's SSIM and disk accuracy are also given per beam energy.
 
 Writes one JSON with a block per model. Nothing is shipped.
 """
@@ -113,6 +117,23 @@ def architecture_of(model) -> dict:
     return architecture
 
 
+def scores_per_energy(predicted, targets, card, zones, plain, diffracted, energies) -> dict:
+    """SSIM by zone and mean eq. (1) disk accuracy of one model's predictions per beam energy [kV]."""
+    from fcunet_lib import evaluation
+
+    truth = evaluation.targets_like_model(targets, card)
+    out = {}
+    for energy in sorted(set(np.asarray(energies).tolist())):
+        chosen = np.asarray(energies) == energy
+        out[f"{energy:g}"] = {
+            "patterns": int(chosen.sum()),
+            "ssim": evaluation.ssim_by_zone(predicted[chosen], truth[chosen], zones[chosen]),
+            "disk_accuracy": float(np.mean(np.asarray(plain)[chosen])),
+            "disk_accuracy_diffracted": float(np.mean(np.asarray(diffracted)[chosen])),
+        }
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path, help=".keras files")
@@ -124,16 +145,21 @@ def main(argv=None) -> int:
     parser.add_argument("--symmetry-frames", type=int, choices=(2, 4, 8), default=None,
                         help="also score each model's disks averaged over this many symmetry frames "
                              "(fcunet_lib.symmetry); the image scores stay the network's own")
+    parser.add_argument("--other-energies", type=float, nargs="+", default=None, metavar="KV",
+                        help="score on the scale's multi-energy library with these beam energies [kV] "
+                             "beside its own, per energy as well")
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "checks" / "validation_scores.json")
     args = parser.parse_args(argv)
 
     import fcunet_lib as fl
     import fcunet_lib.plots.disks
     from compare_target_norms import prediction_summary
+    from energy_finetune import energies_of
     from fcunet_lib import evaluation, models, training_run
 
     pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
-    folder, _, validation = training_run.load_training_splits(args.scale, seed=args.seed)
+    folder, _, validation = training_run.load_training_splits(args.scale, seed=args.seed,
+                                                              other_energies_kv=args.other_energies)
     truth_peaks, categories = fl.plots.disks.categorised_split(
         validation, pixel_size=pixel_size, thick_min_nm=THICK_MIN_NM)
     chosen = fl.plots.disks.select_patterns(categories, args.patterns, seed=args.seed)
@@ -142,11 +168,14 @@ def main(argv=None) -> int:
     zones = np.asarray(validation["zone"])[chosen]
     targets = validation["target"][chosen].astype(np.float32)
     truth = [truth_peaks[i] for i in chosen]
+    energies = energies_of(validation)[chosen] if args.other_energies else None
     size = cbed.shape[-1]
 
     padding_flag = f" --fourier-padding {args.fourier_padding}" if args.fourier_padding else ""
     if args.symmetry_frames:
         padding_flag += f" --symmetry-frames {args.symmetry_frames}"
+    if args.other_energies:
+        padding_flag += " --other-energies " + " ".join(f"{e:g}" for e in args.other_energies)
     report = {"command": " ".join(["python tools/validation_scores.py", *map(str, args.models),
                                    f"--scale {args.scale} --patterns {args.patterns} --seed {args.seed}"
                                    f"{padding_flag}"]),
@@ -186,6 +215,9 @@ def main(argv=None) -> int:
             "peaks_per_pattern": float(np.mean([len(f) for f in found])),
             "seconds": time.perf_counter() - start,
         }
+        if energies is not None:
+            report["models"][label]["by_energy_kv"] = scores_per_energy(
+                predicted, targets, card, zones, plain, diffracted, energies)
         if args.symmetry_frames:
             start = time.perf_counter()
             averaged = fl.plots.disks.network_peaks(cbed, probes, model=model, pixel_size=pixel_size,
