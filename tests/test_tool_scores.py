@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from validation_scores import scores_per_energy  # noqa: E402
+from validation_scores import energies_of, scores_per_energy  # noqa: E402
 
 
 def _images(n, seed):
@@ -36,3 +36,9 @@ def test_scores_per_energy_splits_patterns_by_beam_energy():
     assert scores["300"]["disk_accuracy"] == pytest.approx(0.8)
     assert scores["80"]["disk_accuracy"] == pytest.approx(0.2)
     assert scores["80"]["disk_accuracy_diffracted"] == pytest.approx(0.1)
+
+
+def test_energies_of_repeats_each_jobs_energy_over_its_thicknesses():
+    split = {"jobs": [{"energy_kv": 300, "thicknesses_nm": [5, 10, 20]},
+                      {"energy_kv": 80.0, "thicknesses_nm": [8]}]}
+    np.testing.assert_array_equal(energies_of(split), [300.0, 300.0, 300.0, 80.0])

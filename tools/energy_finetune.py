@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
+from validation_scores import disk_scores, energies_of, scores_per_energy  # noqa: E402
+
 #: Named materials of the figures, kept out of the fine-tuning set.
 FIGURE_MATERIALS = ("named-h-BN", "named-Si", "named-Ge", "named-Si0.82Ge0.18")
 
@@ -70,17 +72,10 @@ def subset_plan(jobs, *, train_jobs: int, validation_jobs: int):
     return [dataclasses.replace(job, index=i) for i, job in enumerate(chosen)]
 
 
-def energies_of(split: dict) -> np.ndarray:
-    """Beam energy [kV] of every pattern of a loaded split (from its job records)."""
-    return np.repeat([float(record["energy_kv"]) for record in split["jobs"]],
-                     [len(record["thicknesses_nm"]) for record in split["jobs"]])
-
-
 def scores_by_energy(model, card: dict, validation: dict, energies: np.ndarray, *, pixel_size: float) -> dict:
     """SSIM and eq. (1) accuracy of one network per beam energy of ``validation``."""
     import fcunet_lib as fl
     import fcunet_lib.plots.disks
-    from validation_scores import disk_scores, scores_per_energy
 
     predictions = fl.evaluation.predict_targets(model, validation["cbed"], validation["probe"],
                                                 target_scale=card.get("target_scale", 1.0))

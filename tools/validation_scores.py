@@ -117,14 +117,21 @@ def architecture_of(model) -> dict:
     return architecture
 
 
+def energies_of(split: dict) -> np.ndarray:
+    """Beam energy [kV] of every pattern of a loaded split (from its job records)."""
+    return np.repeat([float(record["energy_kv"]) for record in split["jobs"]],
+                     [len(record["thicknesses_nm"]) for record in split["jobs"]])
+
+
 def scores_per_energy(predicted, targets, card, zones, plain, diffracted, energies) -> dict:
     """SSIM by zone and mean eq. (1) disk accuracy of one model's predictions per beam energy [kV]."""
     from fcunet_lib import evaluation
 
     truth = evaluation.targets_like_model(targets, card)
+    energies = np.asarray(energies)
     out = {}
-    for energy in sorted(set(np.asarray(energies).tolist())):
-        chosen = np.asarray(energies) == energy
+    for energy in sorted(set(energies.tolist())):
+        chosen = energies == energy
         out[f"{energy:g}"] = {
             "patterns": int(chosen.sum()),
             "ssim": evaluation.ssim_by_zone(predicted[chosen], truth[chosen], zones[chosen]),
@@ -154,7 +161,6 @@ def main(argv=None) -> int:
     import fcunet_lib as fl
     import fcunet_lib.plots.disks
     from compare_target_norms import prediction_summary
-    from energy_finetune import energies_of
     from fcunet_lib import evaluation, models, training_run
 
     pixel_size = fl.config.RECIPROCAL_PIXEL_SIZE
@@ -171,14 +177,14 @@ def main(argv=None) -> int:
     energies = energies_of(validation)[chosen] if args.other_energies else None
     size = cbed.shape[-1]
 
-    padding_flag = f" --fourier-padding {args.fourier_padding}" if args.fourier_padding else ""
+    extra_flags = f" --fourier-padding {args.fourier_padding}" if args.fourier_padding else ""
     if args.symmetry_frames:
-        padding_flag += f" --symmetry-frames {args.symmetry_frames}"
+        extra_flags += f" --symmetry-frames {args.symmetry_frames}"
     if args.other_energies:
-        padding_flag += " --other-energies " + " ".join(f"{e:g}" for e in args.other_energies)
+        extra_flags += " --other-energies " + " ".join(f"{e:g}" for e in args.other_energies)
     report = {"command": " ".join(["python tools/validation_scores.py", *map(str, args.models),
                                    f"--scale {args.scale} --patterns {args.patterns} --seed {args.seed}"
-                                   f"{padding_flag}"]),
+                                   f"{extra_flags}"]),
               "library_folder": Path(folder).name, "split": "validation",
               "patterns": int(len(chosen)), "units": "images in units of each true image's maximum",
               "models": {}}
